@@ -1,0 +1,44 @@
+# Deskstream — `make run` and `make test` work on a fresh machine: they install what is missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench install system-deps clean docs
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests drive for real (PostgreSQL is expected to run already on CI machines;
+# the fixture starts it when it is installed but stopped).
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: install
+	$(BIN)/deskstream run --host 127.0.0.1 --port 8080 --data-dir var
+
+lint: install
+	$(BIN)/ruff check libs services tests bench
+	$(BIN)/ruff format --check libs services tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install system-deps lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install system-deps
+	$(BIN)/python -m bench
+
+docs: install
+	$(BIN)/python -m services.docs
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

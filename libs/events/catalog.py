@@ -1,0 +1,104 @@
+"""The event catalog: one registry of every event type, its schema per version, and upcasters.
+
+The store's type column, the CloudEvents `type`, docs/events.md and the AsyncAPI document are
+all generated from this registry, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import Schema
+
+from libs.events.errors import EventValidationError, PoisonEvent, UnknownEventType
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+# Stream id prefix -> topic. A stream id is `<category>-<id>`; the category picks the topic.
+TOPICS = {
+    "ticket": "deskstream.tickets.v1",
+    "config": "deskstream.config.v1",
+    "notification": "deskstream.notifications.v1",
+}
+INBOUND_TOPIC = "deskstream.inbound.v1"
+DLQ_SUFFIX = ".dlq"
+
+
+def topic_for(stream_id: str) -> str:
+    category = stream_id.split("-", 1)[0]
+    try:
+        return TOPICS[category]
+    except KeyError:
+        raise ValueError(f"stream {stream_id!r} has no topic (category {category!r})") from None
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    schema: type[Schema]
+    stream: str  # the stream category it belongs to: ticket, config, notification
+    description: str
+    # schema classes of older versions, for docs and for validating golden logs
+    history: dict[int, type[Schema]] = field(default_factory=dict)
+
+
+class EventCatalog:
+    def __init__(self) -> None:
+        self._types: dict[str, EventType] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(
+        self, name: str, schema: type[Schema], *, stream: str, description: str, version: int = 1
+    ) -> None:
+        if name in self._types:
+            raise ValueError(f"event type {name} registered twice")
+        if stream not in TOPICS:
+            raise ValueError(f"unknown stream category {stream!r}")
+        self._types[name] = EventType(name, version, schema, stream, description)
+
+    def upcaster(self, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register `fn(data_v_n) -> data_v_n+1` for `name`."""
+
+        def decorate(fn: Upcaster) -> Upcaster:
+            self._upcasters[(name, from_version)] = fn
+            return fn
+
+        return decorate
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterable[EventType]:
+        return iter(sorted(self._types.values(), key=lambda t: (t.stream, t.name)))
+
+    def get(self, name: str) -> EventType:
+        try:
+            return self._types[name]
+        except KeyError:
+            raise UnknownEventType(name) from None
+
+    def validate(self, name: str, data: dict[str, Any]) -> int:
+        """Check `data` against the current schema; returns the schema version to store."""
+        event_type = self.get(name)
+        errors = event_type.schema().validate(data)
+        if errors:
+            raise EventValidationError(name, errors)
+        return event_type.version
+
+    def upcast(self, name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Bring stored data of `version` up to the current schema version, one step at a time."""
+        event_type = self._types.get(name)
+        if event_type is None:
+            raise PoisonEvent(f"unknown event type {name!r}")
+        if version > event_type.version:
+            raise PoisonEvent(f"{name} v{version} is newer than this code (v{event_type.version})")
+        while version < event_type.version:
+            step = self._upcasters.get((name, version))
+            if step is None:
+                raise PoisonEvent(f"no upcaster for {name} v{version}")
+            data = step(data)
+            version += 1
+        return version, data

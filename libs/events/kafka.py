@@ -1,0 +1,332 @@
+"""The Kafka backend: the relay (store -> topics) and consumer-group subscriptions.
+
+Records are CloudEvents in binary mode: `ce_*` headers, the event data as the JSON body, key =
+stream id. Consumers never auto-commit: the next offset is committed only after the batch's
+database transaction committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import Connection
+
+from libs.events import metrics
+from libs.events.catalog import DLQ_SUFFIX, TOPICS, topic_for
+from libs.events.clock import Clock
+from libs.events.dead_letters import record as record_dead_letter
+from libs.events.embedded import load_checkpoint, save_checkpoint
+from libs.events.envelope import SOURCE, SPEC_VERSION, RecordedEvent, parse_cloudevent_type
+from libs.events.store import EventStore
+from libs.events.subscription import (
+    Subscription,
+    SubscriptionProcessor,
+    SubscriptionStopped,
+    is_transient,
+)
+
+log = logging.getLogger(__name__)
+RELAY = "relay"
+
+
+# -- codec ---------------------------------------------------------------------------------
+
+
+def encode(event: RecordedEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": str(event.event_id),
+        "ce_source": f"{SOURCE}/{event.stream_id.split('-', 1)[0]}",
+        "ce_type": event.cloudevent_type,
+        "ce_subject": event.stream_id,
+        "ce_time": event.time.isoformat(),
+        "content-type": "application/json",
+        # Extension attributes (lower-case alphanumerics, per CloudEvents naming rules).
+        "ce_streamversion": str(event.version),
+        "ce_position": str(event.position),
+        "ce_correlationid": event.correlation_id,
+        "ce_dsmetadata": orjson.dumps(event.metadata).decode(),
+    }
+    if "causation_id" in event.metadata:
+        headers["ce_causationid"] = str(event.metadata["causation_id"])
+    if "traceparent" in event.metadata:
+        headers["traceparent"] = str(event.metadata["traceparent"])
+    return (
+        event.stream_id.encode(),
+        orjson.dumps(event.data),
+        [(k, v.encode()) for k, v in headers.items()],
+    )
+
+
+class DecodeError(Exception):
+    pass
+
+
+def decode(headers: Sequence[tuple[str, bytes]], value: bytes | None, catalog: Any) -> RecordedEvent:
+    """A record back into a RecordedEvent (upcast). Raises DecodeError for anything unreadable."""
+    try:
+        h = {k: v.decode() for k, v in headers}
+        name, schema_version = parse_cloudevent_type(h["ce_type"])
+        data = orjson.loads(value or b"")
+        if not isinstance(data, dict):
+            raise ValueError("body is not a JSON object")
+        event = RecordedEvent(
+            position=int(h["ce_position"]),
+            event_id=uuid.UUID(h["ce_id"]),
+            stream_id=h["ce_subject"],
+            version=int(h["ce_streamversion"]),
+            type=name,
+            schema_version=schema_version,
+            time=datetime.fromisoformat(h["ce_time"]),
+            data=data,
+            metadata=orjson.loads(h.get("ce_dsmetadata", "{}")),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+        raise DecodeError(f"undecodable record: {exc!r}") from exc
+    try:
+        version, data = catalog.upcast(event.type, event.schema_version, event.data)
+        errors = catalog.get(event.type).schema().validate(data)
+        if errors:
+            raise ValueError(f"schema-invalid {event.type}: {errors}")
+    except Exception as exc:
+        return _with(event, poison=str(exc))
+    return _with(event, schema_version=version, data=data)
+
+
+def _with(event: RecordedEvent, **changes: Any) -> RecordedEvent:
+    from dataclasses import replace
+
+    return replace(event, **changes)
+
+
+# -- producing -----------------------------------------------------------------------------
+
+
+def make_producer(bootstrap: Sequence[str], **overrides: Any) -> KafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(bootstrap),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "retries": 2**31 - 1,
+        "delivery_timeout_ms": 30_000,
+        "request_timeout_ms": 10_000,
+        "max_in_flight_requests_per_connection": 5,
+        **overrides,
+    }
+    return KafkaProducer(**options)
+
+
+class Relay:
+    """Publishes the store in position order; marks a position only once the broker acked it.
+
+    A crash between publish and mark republishes the tail: duplicates in the topic, never in
+    effects (consumers track stream versions).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        producer_factory: Callable[[], KafkaProducer],
+        *,
+        batch_size: int = 500,
+        send_timeout_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.producer_factory = producer_factory
+        self.batch_size = batch_size
+        self.send_timeout_s = send_timeout_s
+        self._producer: KafkaProducer | None = None
+
+    def run_once(self) -> int:
+        with self.store.engine.connect() as conn:
+            after = load_checkpoint(conn, RELAY)
+        batch = self.store.read_all(after, self.batch_size)
+        metrics.RELAY_LAG.set(max(0, self.store.head_position() - after))
+        if not batch:
+            return 0
+        producer = self._producer or self.producer_factory()
+        self._producer = producer
+        try:
+            futures = []
+            for event in batch:
+                key, value, headers = encode(event)
+                futures.append(producer.send(topic_for(event.stream_id), key=key, value=value, headers=headers))
+            producer.flush(timeout=self.send_timeout_s)
+            for future in futures:
+                future.get(timeout=self.send_timeout_s)  # raises if the broker did not ack
+        except Exception:
+            self.close()  # a fresh producer after a failure: no half-sent state carried over
+            raise
+        with self.store.engine.begin() as conn:
+            save_checkpoint(conn, RELAY, batch[-1].position)
+        for event in batch:
+            metrics.EVENTS_PUBLISHED.labels(topic_for(event.stream_id)).inc()
+        return len(batch)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except Exception:  # closing a producer to a dead broker may itself fail
+                log.debug("producer close failed", exc_info=True)
+            self._producer = None
+
+
+# -- consuming -----------------------------------------------------------------------------
+
+
+class KafkaDeadLetters:
+    """Produces the record to `<topic>.dlq` with the error, and records it in the table."""
+
+    def __init__(self, producer_factory: Callable[[], KafkaProducer], clock: Clock) -> None:
+        self.producer_factory = producer_factory
+        self.clock = clock
+        self._producer: KafkaProducer | None = None
+        self.origin = ""  # set by the consumer before each record it dead-letters
+
+    def dead_letter(self, conn: Connection, subscription: str, event: RecordedEvent, error: str) -> None:
+        self._producer = self._producer or self.producer_factory()
+        key, value, headers = encode(event)
+        headers += [
+            ("dlq_error", error.encode()[:4000]),
+            ("dlq_origin", self.origin.encode()),
+            ("dlq_subscription", subscription.encode()),
+        ]
+        topic = topic_for(event.stream_id) + DLQ_SUFFIX
+        self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=30)
+        record_dead_letter(conn, self.clock, subscription, event, self.origin, error)
+
+
+def consumer_options(bootstrap: Sequence[str], group: str, fetch_max_wait_ms: int) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": list(bootstrap),
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "max_poll_interval_ms": 60_000,
+        "fetch_max_wait_ms": fetch_max_wait_ms,
+        "max_poll_records": 500,
+    }
+
+
+class KafkaSubscriber:
+    """One consumer-group member feeding one subscription."""
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        store: EventStore,
+        clock: Clock,
+        consumer_factory: Callable[[], KafkaConsumer],
+        producer_factory: Callable[[], KafkaProducer],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.consumer_factory = consumer_factory
+        self.dead_letters = KafkaDeadLetters(producer_factory, clock)
+        self.processor = SubscriptionProcessor(subscription, store, self.dead_letters, clock)
+        self.topics = sorted(TOPICS[c] for c in subscription.categories)
+        self._consumer: KafkaConsumer | None = None
+
+    @property
+    def name(self) -> str:
+        return self.processor.name
+
+    def _consumer_or_new(self) -> KafkaConsumer:
+        if self._consumer is None:
+            consumer = self.consumer_factory()
+            consumer.subscribe(self.topics)
+            self._consumer = consumer
+        return self._consumer
+
+    def run_once(self, timeout_ms: int = 500) -> int:
+        consumer = self._consumer_or_new()
+        polled = consumer.poll(timeout_ms=timeout_ms)
+        processed = 0
+        for tp, records in polled.items():
+            processed += self._process_partition(consumer, tp, records)
+        return processed
+
+    def _process_partition(self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]) -> int:
+        events: list[RecordedEvent] = []
+        for record in records:
+            try:
+                events.append(decode(record.headers or [], record.value, self.store.catalog))
+            except Exception as exc:
+                self._dead_letter_raw(tp, record, str(exc))
+        self.dead_letters.origin = f"{tp.topic}/{tp.partition}/{records[0].offset}..{records[-1].offset}"
+        try:
+            self.processor.process(events)
+        except SubscriptionStopped:
+            raise
+        except Exception as exc:
+            # Not committed: seek back so the same records come again after the backoff.
+            consumer.seek(tp, records[0].offset)
+            if not is_transient(exc):
+                raise
+            log.warning("%s: transient error on %s, will retry: %s", self.name, tp, exc)
+            self.clock.sleep(1.0)
+            return 0
+        consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(self.name).set(max(0, highwater - records[-1].offset - 1))
+        return len(records)
+
+    def _dead_letter_raw(self, tp: TopicPartition, record: Any, error: str) -> None:
+        """An undecodable record: straight to the DLQ as it came, with where it came from."""
+        origin = f"{tp.topic}/{tp.partition}/{record.offset}"
+        log.error("%s: undecodable record at %s: %s", self.name, origin, error)
+        producer = self.dead_letters._producer or self.dead_letters.producer_factory()
+        self.dead_letters._producer = producer
+        headers = list(record.headers or []) + [
+            ("dlq_error", error.encode()[:4000]),
+            ("dlq_origin", origin.encode()),
+            ("dlq_subscription", self.name.encode()),
+        ]
+        producer.send(tp.topic + DLQ_SUFFIX, key=record.key, value=record.value, headers=headers).get(timeout=30)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+class RelayWorker:
+    """Adapts the relay to the runner's (name, run_once, close) shape."""
+
+    name = RELAY
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def run_once(self) -> int:
+        return self.relay.run_once()
+
+    def close(self) -> None:
+        self.relay.close()
+
+
+def broker_reachable(bootstrap: Sequence[str], timeout_s: float = 2.0) -> bool:
+    """A TCP connect to any bootstrap server: cheap enough for a readiness probe."""
+    import socket
+
+    for server in bootstrap:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False

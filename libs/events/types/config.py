@@ -1,0 +1,192 @@
+"""Config-stream events (`config-<thing>-<id>`): one `<Thing>Defined` with the full new state.
+
+Consumers upsert; the latest event of a stream is the thing's current definition.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from libs.events.catalog import EventCatalog
+from libs.events.types.fields import CHANNELS, ConfigId, Priority
+
+Status = fields.String(load_default="active", validate=validate.OneOf(("active", "archived", "disabled")))
+TIME = r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$"
+
+
+class Autoresponder(Schema):
+    new_ticket = fields.Boolean(load_default=True)
+    new_message = fields.Boolean(load_default=True)
+
+
+class DepartmentDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    parent_id = ConfigId(allow_none=True, load_default=None)
+    manager_id = ConfigId(allow_none=True, load_default=None)
+    status = Status
+    sla_plan_id = ConfigId(allow_none=True, load_default=None)
+    schedule_id = ConfigId(allow_none=True, load_default=None)
+    email = fields.Email(allow_none=True, load_default=None)
+    autoresponder = fields.Nested(Autoresponder, load_default=lambda: {"new_ticket": True, "new_message": True})
+    alert_recipients = fields.String(
+        load_default="members_and_extended",
+        validate=validate.OneOf(("members_and_extended", "members", "admin", "none")),
+    )
+    default = fields.Boolean(load_default=False)
+
+
+class AutoAssign(Schema):
+    agent_id = ConfigId(allow_none=True, load_default=None)
+    team_id = ConfigId(allow_none=True, load_default=None)
+
+
+class HelpTopicDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    department_id = ConfigId(allow_none=True, load_default=None)
+    priority = Priority(allow_none=True, load_default=None)
+    sla_plan_id = ConfigId(allow_none=True, load_default=None)
+    auto_assign = fields.Nested(AutoAssign, allow_none=True, load_default=None)
+    status = Status
+    public = fields.Boolean(load_default=True)
+
+
+class SlaPlanDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    grace_hours = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    schedule_id = ConfigId(allow_none=True, load_default=None)
+    transient = fields.Boolean(load_default=False)
+    alerts_enabled = fields.Boolean(load_default=True)
+    default = fields.Boolean(load_default=False)
+
+
+Interval = fields.List(fields.String(validate=validate.Regexp(TIME)), validate=validate.Length(equal=2))
+
+
+class Hours(Schema):
+    mon = fields.List(Interval, load_default=list)
+    tue = fields.List(Interval, load_default=list)
+    wed = fields.List(Interval, load_default=list)
+    thu = fields.List(Interval, load_default=list)
+    fri = fields.List(Interval, load_default=list)
+    sat = fields.List(Interval, load_default=list)
+    sun = fields.List(Interval, load_default=list)
+
+
+class ScheduleDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True)
+    hours = fields.Nested(Hours, required=True)
+    holidays = fields.List(fields.Date(), load_default=list)
+
+
+class Rule(Schema):
+    field = fields.String(required=True)
+    op = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ("equal", "not_equal", "contains", "not_contains", "starts_with", "ends_with", "match", "not_match")
+        ),
+    )
+    value = fields.String(required=True)
+
+
+class Action(Schema):
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            (
+                "reject", "department", "priority", "sla_plan", "assign_agent", "assign_team",
+                "help_topic", "status", "disable_autoresponse", "add_collaborator", "canned_response",
+            )
+        ),
+    )
+    value = fields.Raw(allow_none=True, load_default=None)
+
+
+class FilterDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True)
+    order = fields.Integer(load_default=0)
+    enabled = fields.Boolean(load_default=True)
+    channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=list)
+    match = fields.String(load_default="all", validate=validate.OneOf(("all", "any")))
+    stop_on_match = fields.Boolean(load_default=False)
+    rules = fields.List(fields.Nested(Rule), load_default=list)
+    actions = fields.List(fields.Nested(Action), load_default=list)
+
+
+class TemplateDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True)
+    subject = fields.String(required=True)
+    body = fields.String(required=True)
+
+
+class ExtendedAccess(Schema):
+    department_id = ConfigId(required=True)
+    role = fields.String(load_default="agent")
+    alerts = fields.Boolean(load_default=True)
+
+
+class AgentDefined(Schema):
+    id = ConfigId(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    username = fields.String(required=True)
+    # argon2 hashes only: a secret never enters the log.
+    password_hash = fields.String(allow_none=True, load_default=None)
+    token_hash = fields.String(allow_none=True, load_default=None)
+    department_id = ConfigId(allow_none=True, load_default=None)
+    extended_access = fields.List(fields.Nested(ExtendedAccess), load_default=list)
+    permissions = fields.List(fields.String(), load_default=list)
+    team_ids = fields.List(fields.Integer(), load_default=list)
+    on_vacation = fields.Boolean(load_default=False)
+    admin = fields.Boolean(load_default=False)
+    active = fields.Boolean(load_default=True)
+
+
+class TeamDefined(Schema):
+    id = ConfigId(required=True)
+    name = fields.String(required=True)
+    lead_id = ConfigId(allow_none=True, load_default=None)
+    member_ids = fields.List(fields.Integer(), load_default=list)
+    assignment_alerts = fields.Boolean(load_default=True)
+
+
+class ApiKeyDefined(Schema):
+    id = ConfigId(required=True)
+    prefix = fields.String(required=True)  # shown in logs and the admin UI instead of the key
+    key_hash = fields.String(required=True)
+    ip_allow = fields.List(fields.String(), load_default=list)
+    can_create_tickets = fields.Boolean(load_default=True)
+    active = fields.Boolean(load_default=True)
+    notes = fields.String(load_default="")
+
+
+CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
+    # thing -> (event name, schema, description)
+    "department": ("DepartmentDefined", DepartmentDefined, "A department's full definition."),
+    "help-topic": ("HelpTopicDefined", HelpTopicDefined, "A help topic's full definition."),
+    "sla-plan": ("SlaPlanDefined", SlaPlanDefined, "An SLA plan's full definition."),
+    "schedule": ("ScheduleDefined", ScheduleDefined, "A business-hours schedule's full definition."),
+    "filter": ("FilterDefined", FilterDefined, "A ticket filter's full definition."),
+    "template": ("TemplateDefined", TemplateDefined, "An email template's full definition."),
+    "agent": ("AgentDefined", AgentDefined, "An agent's full definition (credential hashes only)."),
+    "team": ("TeamDefined", TeamDefined, "A team's full definition."),
+    "api-key": ("ApiKeyDefined", ApiKeyDefined, "An API key's definition (its hash, never the key)."),
+}
+
+
+def config_stream_id(thing: str, thing_id: int) -> str:
+    if thing not in CONFIG_TYPES:
+        raise ValueError(f"unknown config thing {thing!r}")
+    return f"config-{thing}-{thing_id}"
+
+
+def register(catalog: EventCatalog) -> None:
+    for name, schema, description in CONFIG_TYPES.values():
+        catalog.register(name, schema, stream="config", description=description)

@@ -1,0 +1,28 @@
+"""Notification-stream events (`notification-<uuid>`), published on deskstream.notifications.v1."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from libs.events.catalog import EventCatalog
+
+
+class NotificationSent(Schema):
+    ticket_id = fields.UUID(required=True)
+    cause_event_id = fields.UUID(required=True)
+    template = fields.String(required=True)
+    recipient = fields.Email(required=True)
+    message_id = fields.String(required=True)
+
+
+class NotificationFailed(Schema):
+    ticket_id = fields.UUID(required=True)
+    cause_event_id = fields.UUID(required=True)
+    template = fields.String(required=True)
+    recipient = fields.String(required=True)
+    error = fields.String(required=True)
+
+
+def register(catalog: EventCatalog) -> None:
+    catalog.register("NotificationSent", NotificationSent, stream="notification", description="An email left Deskstream (SMTP accepted it or it was dropped in the maildrop).")
+    catalog.register("NotificationFailed", NotificationFailed, stream="notification", description="An email could not be sent; the reason is recorded.")

@@ -1,0 +1,152 @@
+"""Ticket-stream events (`ticket-<uuid>`), published on deskstream.tickets.v1."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from libs.events.catalog import EventCatalog
+from libs.events.types.fields import (
+    CHANNELS,
+    Attachment,
+    Author,
+    ConfigId,
+    Person,
+    Priority,
+    TicketId,
+)
+
+
+class TicketCreated(Schema):
+    ticket_id = TicketId(required=True)
+    number = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    subject = fields.String(required=True, validate=validate.Length(max=255))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    requester = fields.Nested(Person, required=True)
+    phone = fields.String(allow_none=True, load_default=None)
+    entry_id = fields.UUID(required=True)  # the first thread entry
+    body = fields.String(required=True)
+    body_html = fields.String(allow_none=True, load_default=None)
+    attachments = fields.List(fields.Nested(Attachment), load_default=list)
+    help_topic_id = ConfigId(allow_none=True, load_default=None)
+    priority = Priority(allow_none=True, load_default=None)
+    autorespond = fields.Boolean(load_default=True)
+    alert = fields.Boolean(load_default=True)
+    source_ip = fields.String(allow_none=True, load_default=None)
+    fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
+
+
+class MessageAppended(Schema):
+    entry_id = fields.UUID(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("message", "response", "note")))
+    author = fields.Nested(Author, required=True)
+    body = fields.String(required=True)
+    body_html = fields.String(allow_none=True, load_default=None)
+    attachments = fields.List(fields.Nested(Attachment), load_default=list)
+    reply_to = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(("requester", "all", "none"))
+    )
+
+
+class TicketRouted(Schema):
+    department_id = ConfigId(required=True)
+    help_topic_id = ConfigId(allow_none=True, load_default=None)
+    priority = Priority(required=True)
+    sla_plan_id = ConfigId(allow_none=True, load_default=None)
+    filter_ids = fields.List(fields.Integer(), load_default=list)
+    autorespond = fields.Boolean(load_default=True)
+    reason = fields.String(load_default="new", validate=validate.OneOf(("new", "transfer", "reopen", "help_topic")))
+
+
+class TicketAssigned(Schema):
+    agent_id = ConfigId(allow_none=True, load_default=None)
+    team_id = ConfigId(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class AssignmentReleased(Schema):
+    agent = fields.Boolean(load_default=True)
+    team = fields.Boolean(load_default=True)
+    reason = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketTransferred(Schema):
+    department_id = ConfigId(required=True)
+    previous_department_id = ConfigId(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketStatusChanged(Schema):
+    status = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    previous = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketPriorityChanged(Schema):
+    priority = Priority(required=True)
+    previous = Priority(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketFieldUpdated(Schema):
+    field = fields.String(required=True)
+    value = fields.Raw(allow_none=True)
+    previous = fields.Raw(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class CollaboratorChanged(Schema):
+    email = fields.Email(required=True)
+    name = fields.String(allow_none=True, load_default=None)
+    by = fields.Nested(Author, required=True)
+
+
+class SlaApplied(Schema):
+    sla_plan_id = ConfigId(allow_none=True, load_default=None)
+    grace_hours = fields.Float(required=True)
+    due_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class TicketOverdue(Schema):
+    due_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class TicketMerged(Schema):
+    into_ticket_id = TicketId(required=True)
+    into_number = fields.String(required=True)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketLinked(Schema):
+    ticket_id = TicketId(required=True)
+    number = fields.String(required=True)
+    by = fields.Nested(Author, required=True)
+
+
+class TicketRejected(Schema):
+    reason = fields.String(required=True)
+    filter_id = fields.Integer(allow_none=True, load_default=None)
+
+
+def register(catalog: EventCatalog) -> None:
+    add = catalog.register
+    add("TicketCreated", TicketCreated, stream="ticket", description="A ticket was opened, with its first message.")
+    add("MessageAppended", MessageAppended, stream="ticket", description="A message, response or internal note joined the thread.")
+    add("TicketRouted", TicketRouted, stream="ticket", description="Routing chose department, priority and SLA plan (help topic, filters).")
+    add("TicketAssigned", TicketAssigned, stream="ticket", description="An agent and/or team now own the ticket.")
+    add("AssignmentReleased", AssignmentReleased, stream="ticket", description="The ticket's assignment was released.")
+    add("TicketTransferred", TicketTransferred, stream="ticket", description="The ticket moved to another department.")
+    add("TicketStatusChanged", TicketStatusChanged, stream="ticket", description="The ticket's status changed (open, resolved, closed, ...).")
+    add("TicketPriorityChanged", TicketPriorityChanged, stream="ticket", description="The ticket's priority changed.")
+    add("TicketFieldUpdated", TicketFieldUpdated, stream="ticket", description="A ticket field was edited, with a reason.")
+    add("CollaboratorAdded", CollaboratorChanged, stream="ticket", description="Someone now follows the ticket's thread.")
+    add("CollaboratorRemoved", CollaboratorChanged, stream="ticket", description="A collaborator was removed.")
+    add("SlaApplied", SlaApplied, stream="ticket", description="The SLA service set the ticket's due date.")
+    add("TicketOverdue", TicketOverdue, stream="ticket", description="The due date passed while the ticket was open (once per due date).")
+    add("TicketMerged", TicketMerged, stream="ticket", description="The ticket was merged into another.")
+    add("TicketLinked", TicketLinked, stream="ticket", description="The ticket was linked to another.")
+    add("TicketRejected", TicketRejected, stream="ticket", description="A filter rejected the ticket; it leaves every queue but stays in the log.")

@@ -1,0 +1,204 @@
+"""Credentials: API keys and agents, written with their `<Thing>Defined` event in one transaction.
+
+This is an inline projection of the config streams (rebuildable from the log) that every HTTP
+service reads to authenticate. API keys and agent tokens are 160-bit random secrets, so a
+SHA-256 of the key is safe to store and cheap to check per request; passwords are argon2.
+The prefix (never the secret) is what logs and admin pages show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table, func, select
+
+from libs.events.envelope import NewEvent
+from libs.events.store import EventStore
+from libs.events.tables import metadata
+from libs.events.types.config import config_stream_id
+from libs.platform.database import upsert
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("ip_allow", JSON, nullable=False),
+    Column("can_create_tickets", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("token_prefix", String(16), nullable=True, unique=True),
+    Column("token_hash", String(64), nullable=True),
+    Column("department_id", Integer, nullable=True),
+    Column("extended_department_ids", JSON, nullable=False),
+    Column("admin", Boolean, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    prefix: str
+    ip_allow: list[str]
+    can_create_tickets: bool
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: int
+    name: str
+    email: str
+    admin: bool
+    department_ids: frozenset[int]
+
+    def can_see_department(self, department_id: int | None) -> bool:
+        return self.admin or (department_id is not None and department_id in self.department_ids)
+
+
+def _new_secret(kind: str) -> tuple[str, str, str]:
+    """(full key, prefix, sha256 hex): `ds<kind>_<prefix>_<secret>`."""
+    prefix = secrets.token_hex(4)
+    key = f"ds{kind}_{prefix}_{secrets.token_urlsafe(20)}"
+    return key, prefix, _digest(key)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _split(key: str, kind: str) -> str | None:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != f"ds{kind}" or len(parts[1]) != 8:
+        return None
+    return parts[1]
+
+
+def _next_id(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+
+
+def create_api_key(
+    store: EventStore, ip_allow: list[str], *, notes: str = "", actor: str = "cli"
+) -> tuple[int, str]:
+    """Define a new API key; returns (id, key). The key is shown once and stored only hashed."""
+    for ip in ip_allow:
+        ipaddress.ip_network(ip, strict=False)  # ValueError names the bad entry
+    key, prefix, digest = _new_secret("k")
+    with store.transaction() as conn:
+        store.lock_appends(conn)
+        key_id = _next_id(conn, api_keys)
+        data = {"id": key_id, "prefix": prefix, "key_hash": digest, "ip_allow": ip_allow,
+                "can_create_tickets": True, "active": True, "notes": notes}
+        store.append(config_stream_id("api-key", key_id), [NewEvent("ApiKeyDefined", data, metadata={"actor": actor})], 0, conn=conn)
+        project_api_key(conn, data)
+    return key_id, key
+
+
+def project_api_key(conn: Connection, data: dict[str, Any]) -> None:
+    upsert(conn, api_keys, {"id": data["id"], "prefix": data["prefix"], "key_hash": data["key_hash"],
+                            "ip_allow": data["ip_allow"], "can_create_tickets": data["can_create_tickets"],
+                            "active": data["active"]}, ["id"])
+
+
+def verify_api_key(conn: Connection, key: str | None, remote_ip: str | None) -> ApiKey | None | str:
+    """The key if valid and allowed from `remote_ip`; None if unknown; "ip" if the IP is refused."""
+    prefix = _split(key or "", "k")
+    if prefix is None:
+        return None
+    row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).mappings().first()
+    if row is None or not row["active"] or not hmac.compare_digest(row["key_hash"], _digest(key or "")):
+        return None
+    if row["ip_allow"] and not _ip_allowed(remote_ip, row["ip_allow"]):
+        return "ip"
+    return ApiKey(row["id"], row["prefix"], list(row["ip_allow"]), row["can_create_tickets"])
+
+
+def _ip_allowed(remote_ip: str | None, allow: list[str]) -> bool:
+    if not remote_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(remote_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in allow)
+
+
+def create_agent(
+    store: EventStore, *, email: str, name: str, password: str | None, admin: bool = False,
+    department_id: int | None = None, username: str | None = None, actor: str = "cli",
+) -> tuple[int, str]:
+    """Define a new agent with an API token; returns (id, token). Token shown once, stored hashed."""
+    token, prefix, digest = _new_secret("t")
+    password_hash = _hasher.hash(password) if password else None
+    with store.transaction() as conn:
+        store.lock_appends(conn)
+        agent_id = _next_id(conn, agents)
+        data = {"id": agent_id, "email": email, "name": name, "username": username or email.split("@")[0],
+                "password_hash": password_hash, "token_hash": f"{prefix}:{digest}",
+                "department_id": department_id, "extended_access": [], "permissions": [],
+                "team_ids": [], "on_vacation": False, "admin": admin, "active": True}
+        store.append(config_stream_id("agent", agent_id), [NewEvent("AgentDefined", data, metadata={"actor": actor})], 0, conn=conn)
+        project_agent(conn, data)
+    return agent_id, token
+
+
+def project_agent(conn: Connection, data: dict[str, Any]) -> None:
+    token_prefix, _, token_hash = (data.get("token_hash") or "::").partition(":")
+    upsert(conn, agents, {
+        "id": data["id"], "email": data["email"], "username": data["username"], "name": data["name"],
+        "password_hash": data.get("password_hash"), "token_prefix": token_prefix or None,
+        "token_hash": token_hash or None, "department_id": data.get("department_id"),
+        "extended_department_ids": [x["department_id"] for x in data.get("extended_access", [])],
+        "admin": data.get("admin", False), "active": data.get("active", True),
+    }, ["id"])
+
+
+def _agent(row: Any) -> Agent:
+    departments = set(row["extended_department_ids"] or [])
+    if row["department_id"] is not None:
+        departments.add(row["department_id"])
+    return Agent(row["id"], row["name"], row["email"], row["admin"], frozenset(departments))
+
+
+def verify_agent_token(conn: Connection, token: str | None) -> Agent | None:
+    prefix = _split(token or "", "t")
+    if prefix is None:
+        return None
+    row = conn.execute(select(agents).where(agents.c.token_prefix == prefix)).mappings().first()
+    if row is None or not row["active"] or not hmac.compare_digest(row["token_hash"] or "", _digest(token or "")):
+        return None
+    return _agent(row)
+
+
+def verify_password(conn: Connection, login: str, password: str) -> Agent | None:
+    row = conn.execute(
+        select(agents).where((agents.c.email == login) | (agents.c.username == login))
+    ).mappings().first()
+    if row is None or not row["active"] or not row["password_hash"]:
+        _hasher.hash(password)  # same cost either way: no user enumeration by timing
+        return None
+    try:
+        _hasher.verify(row["password_hash"], password)
+    except VerificationError:
+        return None
+    return _agent(row)

@@ -1,0 +1,73 @@
+"""The one place that reads the environment (twelve-factor, prefix DESKSTREAM_)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PREFIX = "DESKSTREAM_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/deskstream.db"
+    kafka_bootstrap: tuple[str, ...] = ()
+    smtp_url: str | None = None
+    secret_key: str = field(default="dev-insecure-secret", repr=False)
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    data_dir: Path = Path("var")
+    # Tansu and Kafka both honour fetch.max.wait; low values trade CPU for latency.
+    kafka_fetch_max_wait_ms: int = 100
+    # How often embedded runners and the relay look for new positions when idle.
+    poll_interval_s: float = 0.02
+    max_request_bytes: int = 10 * 1024 * 1024
+    helpdesk_email: str = "support@deskstream.local"
+    helpdesk_name: str = "Deskstream Support"
+
+    @property
+    def backend(self) -> str:
+        """`kafka` when a broker is configured, otherwise the embedded backend."""
+        return "kafka" if self.kafka_bootstrap else "embedded"
+
+    @property
+    def maildrop_dir(self) -> Path:
+        return self.data_dir / "maildrop"
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        """Settings for the embedded mode rooted at `data_dir` (SQLite file inside it)."""
+        url = self.database_url
+        if url.startswith("sqlite"):
+            url = f"sqlite:///{(data_dir / 'deskstream.db').resolve()}"
+        return replace(self, data_dir=data_dir, database_url=url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value if value not in (None, "") else None
+
+        base = cls()
+        data_dir = Path(get("DATA_DIR") or base.data_dir)
+        bootstrap = get("KAFKA_BOOTSTRAP")
+        settings = cls(
+            database_url=get("DATABASE_URL") or f"sqlite:///{data_dir.resolve()}/deskstream.db",
+            kafka_bootstrap=tuple(h.strip() for h in bootstrap.split(",") if h.strip())
+            if bootstrap
+            else (),
+            smtp_url=get("SMTP_URL"),
+            secret_key=get("SECRET_KEY") or base.secret_key,
+            otlp_endpoint=get("OTLP_ENDPOINT"),
+            log_level=(get("LOG_LEVEL") or base.log_level).upper(),
+            data_dir=data_dir,
+            kafka_fetch_max_wait_ms=int(
+                get("KAFKA_FETCH_MAX_WAIT_MS") or base.kafka_fetch_max_wait_ms
+            ),
+            poll_interval_s=float(get("POLL_INTERVAL_S") or base.poll_interval_s),
+            helpdesk_email=get("HELPDESK_EMAIL") or base.helpdesk_email,
+        )
+        return settings

@@ -1,0 +1,37 @@
+"""notify's own state, built from events."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table
+
+from libs.events.tables import metadata
+
+notify_tickets = Table(
+    "notify_tickets",
+    metadata,
+    Column("stream_id", String(200), primary_key=True),
+    Column("ticket_id", String(36), nullable=False),
+    Column("number", String(20), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("requester_email", String(254), nullable=False),
+    Column("requester_name", String(200), nullable=True),
+    Column("autorespond", Boolean, nullable=False),
+)
+
+notify_departments = Table(
+    "notify_departments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("autorespond_new_ticket", Boolean, nullable=False),
+)
+
+# (cause event, recipient, template) -> the message sent: the at-most-once record.
+notifications_sent = Table(
+    "notifications_sent",
+    metadata,
+    Column("cause_event_id", String(36), primary_key=True),
+    Column("recipient", String(254), primary_key=True),
+    Column("template", String(100), primary_key=True),
+    Column("message_id", String(300), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,55 @@
+"""Outgoing messages, composed without I/O. Header values are stripped of CR/LF first, so no
+ticket field can inject a header or a recipient."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import datetime
+
+NAMESPACE = uuid.UUID("6d1c3a52-3f0e-4c55-9b1a-4f1a2d6c7e01")
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    number: str
+    subject: str
+    requester_email: str
+    requester_name: str | None
+
+
+def message_id(cause_event_id: str, recipient: str, template: str, domain: str) -> str:
+    """Deterministic: a resend after a crash carries the same Message-ID (receivers dedupe)."""
+    token = uuid.uuid5(NAMESPACE, f"{cause_event_id}|{recipient.lower()}|{template}")
+    return f"<{token}@{domain}>"
+
+
+def clean_header(value: str | None) -> str:
+    return " ".join((value or "").replace("\r", " ").replace("\n", " ").split())
+
+
+def new_ticket_autoresponse(
+    ticket: TicketSummary, *, helpdesk_email: str, helpdesk_name: str, msg_id: str, sent_at: datetime
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = Address(clean_header(helpdesk_name), addr_spec=helpdesk_email)
+    message["To"] = Address(clean_header(ticket.requester_name), addr_spec=clean_header(ticket.requester_email))
+    message["Subject"] = f"[#{ticket.number}] {clean_header(ticket.subject)}"
+    message["Message-ID"] = msg_id
+    message["Date"] = format_datetime(sent_at)
+    # RFC 3834: an autoresponse must say so, so other robots never answer it (mail loops).
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Deskstream-Ticket"] = ticket.number
+    name = clean_header(ticket.requester_name) or "there"
+    message.set_content(
+        f"Dear {name},\n\n"
+        f"We received your request and opened ticket #{ticket.number}:\n\n"
+        f"    {clean_header(ticket.subject)}\n\n"
+        "An agent will get back to you as soon as possible. Reply to this email to add\n"
+        "information to the ticket; keep the ticket number in the subject.\n\n"
+        f"{clean_header(helpdesk_name)}\n"
+    )
+    return message

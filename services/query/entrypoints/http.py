@@ -1,0 +1,52 @@
+"""query's read API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, request
+
+from libs.platform.auth import require_agent
+from libs.platform.errors import ValidationFailed
+from libs.platform.http import create_base_app, json_response
+from services.platform import Platform, current_platform, install
+from services.query import readers
+
+bp = Blueprint("query", __name__)
+
+
+@bp.get("/api/v1/tickets/<number>")
+def get_ticket(number: str) -> Response:
+    platform = current_platform()
+    agent = require_agent(platform.engine, request.headers.get("Authorization"))
+    with platform.engine.connect() as conn:
+        ticket = readers.get_ticket(conn, number, agent)
+    return json_response(ticket, headers={"ETag": f'"{ticket["version"]}"'})
+
+
+@bp.get("/api/v1/tickets/<number>/events")
+def get_ticket_events(number: str) -> Response:
+    platform = current_platform()
+    agent = require_agent(platform.engine, request.headers.get("Authorization"))
+    with platform.engine.connect() as conn:
+        events = readers.ticket_events(conn, platform.store, number, agent)
+    return json_response({"number": number, "events": events})
+
+
+@bp.get("/api/v1/queues/<name>/tickets")
+def get_queue(name: str) -> Response:
+    platform = current_platform()
+    agent = require_agent(platform.engine, request.headers.get("Authorization"))
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", 50))
+    except ValueError:
+        raise ValidationFailed("page and per_page must be integers") from None
+    with platform.engine.connect() as conn:
+        result = readers.queue(conn, name, agent, page=page, per_page=per_page, sort=request.args.get("sort", "-created"))
+    return json_response(result)
+
+
+def create_app(platform: Platform) -> Flask:
+    app = create_base_app("query", platform.readiness())
+    install(app, platform)
+    app.register_blueprint(bp)
+    return app

