@@ -27,7 +27,9 @@ def _platform(args: argparse.Namespace) -> Any:
     from services.platform import Platform
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return Platform.build(settings)
 
 
@@ -57,7 +59,11 @@ def cmd_agent_create(args: argparse.Namespace) -> int:
 
     platform = _platform(args)
     agent_id, token = create_agent(
-        platform.store, email=args.email, name=args.name, password=args.password, admin=args.admin,
+        platform.store,
+        email=args.email,
+        name=args.name,
+        password=args.password,
+        admin=args.admin,
         department_id=args.department,
     )
     print(f"agent {agent_id} <{args.email}> created{' (admin)' if args.admin else ''}; API token:")
@@ -82,9 +88,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     platform = _platform(args)
     tracing.configure(args.service, platform.settings.otlp_endpoint)
     if args.service in HTTP_SERVICES:
-        serve_gunicorn(_http_app(args.service, platform), args.host, args.port,
-                       workers=args.workers, threads=args.threads,
-                       post_worker_init=lambda _w: platform.engine.dispose(close=False))
+        serve_gunicorn(
+            _http_app(args.service, platform),
+            args.host,
+            args.port,
+            workers=args.workers,
+            threads=args.threads,
+            post_worker_init=lambda _w: platform.engine.dispose(close=False),
+        )
         return 0
     if args.service == "relay" and platform.settings.backend != "kafka":
         print("relay needs DESKSTREAM_KAFKA_BOOTSTRAP", file=sys.stderr)
@@ -129,7 +140,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     platform = _platform(args)
     if platform.settings.backend != "embedded":
-        print("run is the embedded mode; unset DESKSTREAM_KAFKA_BOOTSTRAP or use serve", file=sys.stderr)
+        print(
+            "run is the embedded mode; unset DESKSTREAM_KAFKA_BOOTSTRAP or use serve",
+            file=sys.stderr,
+        )
         return 2
     migrations.upgrade(platform.engine)
     first_start(platform, print)
@@ -146,8 +160,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             state["runner"].stop()
 
     print(f"Deskstream is running on http://{args.host}:{args.port}", flush=True)
-    serve_gunicorn(app, args.host, args.port, workers=1, threads=args.threads,
-                   post_worker_init=post_worker_init, on_exit=on_exit)
+    serve_gunicorn(
+        app,
+        args.host,
+        args.port,
+        workers=1,
+        threads=args.threads,
+        post_worker_init=post_worker_init,
+        on_exit=on_exit,
+    )
     return 0
 
 
@@ -174,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir(serve)
     serve.set_defaults(func=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations and seed the default help desk")
+    migrate = sub.add_parser(
+        "migrate", help="apply database migrations and seed the default help desk"
+    )
     data_dir(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
@@ -184,14 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     apikey = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
-    create_key = apikey.add_parser("create", help="create an API key (printed once, on the last line)")
-    create_key.add_argument("--ip", action="append", help="allowed source IP or network (repeatable)")
+    create_key = apikey.add_parser(
+        "create", help="create an API key (printed once, on the last line)"
+    )
+    create_key.add_argument(
+        "--ip", action="append", help="allowed source IP or network (repeatable)"
+    )
     create_key.add_argument("--notes")
     data_dir(create_key)
     create_key.set_defaults(func=cmd_apikey_create)
 
     agent = sub.add_parser("agent", help="agents").add_subparsers(dest="action", required=True)
-    create_agent = agent.add_parser("create", help="create an agent (token printed on the last line)")
+    create_agent = agent.add_parser(
+        "create", help="create an agent (token printed on the last line)"
+    )
     create_agent.add_argument("--email", required=True)
     create_agent.add_argument("--name", required=True)
     create_agent.add_argument("--password")

@@ -17,7 +17,9 @@ from services.query.entrypoints.http import bp as query_bp
 
 
 def embedded_app(platform: Platform) -> Flask:
-    app = create_base_app("deskstream", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes)
+    app = create_base_app(
+        "deskstream", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes
+    )
     install(app, platform)
     for bp in (intake_bp, query_bp, gateway_bp):
         app.register_blueprint(bp)
@@ -29,8 +31,17 @@ def first_start(platform: Platform, say: Callable[[str], None]) -> None:
     if not seed_defaults(platform.store):
         return
     password = secrets.token_urlsafe(12)
-    _, token = create_agent(platform.store, email="admin@deskstream.local", name="Admin",
-                            password=password, admin=True, username="admin", department_id=1)
-    say("Seeded the demo help desk: department Support, help topic General Inquiry, Default SLA (18 h).")
+    _, token = create_agent(
+        platform.store,
+        email="admin@deskstream.local",
+        name="Admin",
+        password=password,
+        admin=True,
+        username="admin",
+        department_id=1,
+    )
+    say(
+        "Seeded the demo help desk: department Support, help topic General Inquiry, Default SLA (18 h)."
+    )
     say(f"Admin login: admin / {password}")
     say(f"Admin API token: {token}")

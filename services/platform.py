@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from libs.events.clock import Clock, SystemClock
 from libs.events.store import EventStore
 from libs.events.types import CATALOG
-from services import migrations
-from libs.platform.database import make_engine
+from libs.platform.database import make_engine, reading
 from libs.platform.settings import Settings
+from services import migrations
 
 
 @dataclass
@@ -36,13 +36,17 @@ class Platform:
         self.engine.dispose()
 
     def readiness(self) -> dict[str, Any]:
-        checks = {"database": self._database, "migrations": self._migrations, "workers": self._workers}
+        checks = {
+            "database": self._database,
+            "migrations": self._migrations,
+            "workers": self._workers,
+        }
         if self.settings.backend == "kafka":
             checks["broker"] = self._broker
         return checks
 
     def _database(self) -> str | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             conn.execute(text("SELECT 1"))
         return None
 
@@ -68,7 +72,9 @@ class Platform:
         from libs.events.kafka import consumer_options
 
         return KafkaConsumer(
-            **consumer_options(self.settings.kafka_bootstrap, group, self.settings.kafka_fetch_max_wait_ms)
+            **consumer_options(
+                self.settings.kafka_bootstrap, group, self.settings.kafka_fetch_max_wait_ms
+            )
         )
 
 

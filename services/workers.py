@@ -24,7 +24,9 @@ def subscription_for(platform: Platform, service: str) -> Subscription:
     if service == "notify":
         settings = platform.settings
         mailer = mailer_from_settings(settings.smtp_url, settings.maildrop_dir)
-        return NotifyHandlers(mailer, settings.helpdesk_email, settings.helpdesk_name).subscription()
+        return NotifyHandlers(
+            mailer, settings.helpdesk_email, settings.helpdesk_name
+        ).subscription()
     if service == "query":
         return query_handlers.subscription()
     raise ValueError(f"{service} has no subscription")
@@ -39,11 +41,15 @@ def workers_for(platform: Platform, services: list[str]) -> list[Worker]:
             continue
         subscription = subscription_for(platform, service)
         if platform.settings.backend == "kafka":
-            workers.append(KafkaSubscriber(
-                subscription, platform.store, platform.clock,
-                consumer_factory=lambda name=subscription.name: platform.kafka_consumer(name),
-                producer_factory=platform.kafka_producer,
-            ))
+            workers.append(
+                KafkaSubscriber(
+                    subscription,
+                    platform.store,
+                    platform.clock,
+                    consumer_factory=lambda name=subscription.name: platform.kafka_consumer(name),
+                    producer_factory=platform.kafka_producer,
+                )
+            )
         else:
             workers.append(EmbeddedSubscriber(subscription, platform.store, platform.clock))
         if service == "sla":

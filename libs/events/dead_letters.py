@@ -13,7 +13,9 @@ class TableDeadLetters:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
-    def dead_letter(self, conn: Connection, subscription: str, event: RecordedEvent, error: str) -> None:
+    def dead_letter(
+        self, conn: Connection, subscription: str, event: RecordedEvent, error: str
+    ) -> None:
         record(conn, self.clock, subscription, event, f"position {event.position}", error)
 
 

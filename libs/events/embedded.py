@@ -17,7 +17,7 @@ from libs.events.envelope import RecordedEvent
 from libs.events.store import EventStore
 from libs.events.subscription import Subscription, SubscriptionProcessor
 from libs.events.tables import subscription_checkpoints
-from libs.platform.database import upsert
+from libs.platform.database import reading, upsert
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,12 @@ def load_checkpoint(conn: Connection, name: str) -> int:
 
 
 def save_checkpoint(conn: Connection, name: str, position: int) -> None:
-    upsert(conn, subscription_checkpoints, {"subscription": name, "position": position}, ["subscription"])
+    upsert(
+        conn,
+        subscription_checkpoints,
+        {"subscription": name, "position": position},
+        ["subscription"],
+    )
 
 
 class EmbeddedSubscriber:
@@ -52,7 +57,7 @@ class EmbeddedSubscriber:
 
     def run_once(self) -> int:
         """Process what is available now; returns how many events were processed."""
-        with self.store.engine.connect() as conn:
+        with reading(self.store.engine) as conn:
             after = load_checkpoint(conn, self.name)
         batch = self.store.read_all(after, self.batch_size)
         if batch:

@@ -31,6 +31,7 @@ from libs.events.subscription import (
     SubscriptionStopped,
     is_transient,
 )
+from libs.platform.database import reading
 
 log = logging.getLogger(__name__)
 RELAY = "relay"
@@ -69,7 +70,9 @@ class DecodeError(Exception):
     pass
 
 
-def decode(headers: Sequence[tuple[str, bytes]], value: bytes | None, catalog: Any) -> RecordedEvent:
+def decode(
+    headers: Sequence[tuple[str, bytes]], value: bytes | None, catalog: Any
+) -> RecordedEvent:
     """A record back into a RecordedEvent (upcast). Raises DecodeError for anything unreadable."""
     try:
         h = {k: v.decode() for k, v in headers}
@@ -146,7 +149,7 @@ class Relay:
         self._producer: KafkaProducer | None = None
 
     def run_once(self) -> int:
-        with self.store.engine.connect() as conn:
+        with reading(self.store.engine) as conn:
             after = load_checkpoint(conn, RELAY)
         batch = self.store.read_all(after, self.batch_size)
         metrics.RELAY_LAG.set(max(0, self.store.head_position() - after))
@@ -158,7 +161,9 @@ class Relay:
             futures = []
             for event in batch:
                 key, value, headers = encode(event)
-                futures.append(producer.send(topic_for(event.stream_id), key=key, value=value, headers=headers))
+                futures.append(
+                    producer.send(topic_for(event.stream_id), key=key, value=value, headers=headers)
+                )
             producer.flush(timeout=self.send_timeout_s)
             for future in futures:
                 future.get(timeout=self.send_timeout_s)  # raises if the broker did not ack
@@ -192,7 +197,9 @@ class KafkaDeadLetters:
         self._producer: KafkaProducer | None = None
         self.origin = ""  # set by the consumer before each record it dead-letters
 
-    def dead_letter(self, conn: Connection, subscription: str, event: RecordedEvent, error: str) -> None:
+    def dead_letter(
+        self, conn: Connection, subscription: str, event: RecordedEvent, error: str
+    ) -> None:
         self._producer = self._producer or self.producer_factory()
         key, value, headers = encode(event)
         headers += [
@@ -204,8 +211,15 @@ class KafkaDeadLetters:
         self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=30)
         record_dead_letter(conn, self.clock, subscription, event, self.origin, error)
 
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
 
-def consumer_options(bootstrap: Sequence[str], group: str, fetch_max_wait_ms: int) -> dict[str, Any]:
+
+def consumer_options(
+    bootstrap: Sequence[str], group: str, fetch_max_wait_ms: int
+) -> dict[str, Any]:
     return {
         "bootstrap_servers": list(bootstrap),
         "group_id": group,
@@ -257,14 +271,18 @@ class KafkaSubscriber:
             processed += self._process_partition(consumer, tp, records)
         return processed
 
-    def _process_partition(self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]) -> int:
+    def _process_partition(
+        self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]
+    ) -> int:
         events: list[RecordedEvent] = []
         for record in records:
             try:
                 events.append(decode(record.headers or [], record.value, self.store.catalog))
             except Exception as exc:
                 self._dead_letter_raw(tp, record, str(exc))
-        self.dead_letters.origin = f"{tp.topic}/{tp.partition}/{records[0].offset}..{records[-1].offset}"
+        self.dead_letters.origin = (
+            f"{tp.topic}/{tp.partition}/{records[0].offset}..{records[-1].offset}"
+        )
         try:
             self.processor.process(events)
         except SubscriptionStopped:
@@ -294,13 +312,16 @@ class KafkaSubscriber:
             ("dlq_origin", origin.encode()),
             ("dlq_subscription", self.name.encode()),
         ]
-        producer.send(tp.topic + DLQ_SUFFIX, key=record.key, value=record.value, headers=headers).get(timeout=30)
+        producer.send(
+            tp.topic + DLQ_SUFFIX, key=record.key, value=record.value, headers=headers
+        ).get(timeout=30)
         metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
 
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        self.dead_letters.close()
 
 
 class RelayWorker:

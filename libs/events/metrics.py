@@ -8,7 +8,9 @@ EVENTS_APPENDED = Counter(
     "deskstream_events_appended", "Events appended to the event store.", ["type"]
 )
 EVENTS_PUBLISHED = Counter(
-    "deskstream_events_published", "Events the relay published to Kafka and saw acknowledged.", ["topic"]
+    "deskstream_events_published",
+    "Events the relay published to Kafka and saw acknowledged.",
+    ["topic"],
 )
 EVENTS_CONSUMED = Counter(
     "deskstream_events_consumed",

@@ -26,7 +26,9 @@ class Worker(Protocol):
 
 
 class Runner:
-    def __init__(self, workers: list[Worker], poll_interval: float, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self, workers: list[Worker], poll_interval: float, max_backoff: float = 5.0
+    ) -> None:
         self.workers = workers
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
@@ -37,7 +39,9 @@ class Runner:
 
     def start(self) -> None:
         for worker in self.workers:
-            thread = threading.Thread(target=self._loop, args=(worker,), name=f"worker-{worker.name}", daemon=True)
+            thread = threading.Thread(
+                target=self._loop, args=(worker,), name=f"worker-{worker.name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 

@@ -8,9 +8,9 @@ skips one that commits late.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
@@ -22,6 +22,7 @@ from libs.events.clock import Clock, SystemClock
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.errors import ConcurrencyError, PoisonEvent
 from libs.events.tables import events
+from libs.platform.database import reading
 
 # Pass as expected_version to append without a concurrency check (system facts, e.g. a timer).
 ANY_VERSION = -1
@@ -74,7 +75,9 @@ class EventStore:
             raise ConcurrencyError(stream_id, expected_version, current + 1) from exc
         for row in rows:
             metrics.EVENTS_APPENDED.labels(type=row["type"]).inc()
-        return [self._recorded(dict(row, position=p)) for row, p in zip(rows, positions, strict=True)]
+        return [
+            self._recorded(dict(row, position=p)) for row, p in zip(rows, positions, strict=True)
+        ]
 
     def _rows(self, stream_id: str, new_events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         if not new_events:
@@ -111,7 +114,7 @@ class EventStore:
         )
         if conn is not None:
             return int(conn.execute(query).scalar_one())
-        with self.engine.connect() as own:
+        with reading(self.engine) as own:
             return int(own.execute(query).scalar_one())
 
     def read_stream(
@@ -150,13 +153,15 @@ class EventStore:
         return self._fetch(query, conn)
 
     def head_position(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(events.c.position), 0))).scalar_one())
+        with reading(self.engine) as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.max(events.c.position), 0))).scalar_one()
+            )
 
     def _fetch(self, query: Any, conn: Connection | None) -> list[RecordedEvent]:
         if conn is not None:
             return [self._recorded(dict(r._mapping)) for r in conn.execute(query)]
-        with self.engine.connect() as own:
+        with reading(self.engine) as own:
             return [self._recorded(dict(r._mapping)) for r in own.execute(query)]
 
     def _recorded(self, row: dict[str, Any]) -> RecordedEvent:

@@ -79,7 +79,9 @@ class SubscriptionStopped(Exception):
 
 
 class DeadLetterSink(Protocol):
-    def dead_letter(self, conn: Connection, subscription: str, event: RecordedEvent, error: str) -> None: ...
+    def dead_letter(
+        self, conn: Connection, subscription: str, event: RecordedEvent, error: str
+    ) -> None: ...
 
 
 class _StaleTracking(Exception):
@@ -90,7 +92,9 @@ TRANSIENT = (OperationalError, InterfaceError, TransientError, _StaleTracking)
 
 
 def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    return isinstance(exc, TRANSIENT) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 # Writes the runner's own position in the same transaction (embedded checkpoint), or nothing.
@@ -186,7 +190,14 @@ class SubscriptionProcessor:
                         raise
                     error = exc
         reason = f"{type(error).__name__}: {error}"
-        log.error("%s: dead-lettering %s %s@%s: %s", self.name, event.type, event.stream_id, event.version, reason)
+        log.error(
+            "%s: dead-lettering %s %s@%s: %s",
+            self.name,
+            event.type,
+            event.stream_id,
+            event.version,
+            reason,
+        )
         with self.store.engine.begin() as conn:
             self.dead_letters.dead_letter(conn, self.name, event, reason)
             tracked = _Tracking(conn, self.name)

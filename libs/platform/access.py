@@ -107,26 +107,52 @@ def create_api_key(
     with store.transaction() as conn:
         store.lock_appends(conn)
         key_id = _next_id(conn, api_keys)
-        data = {"id": key_id, "prefix": prefix, "key_hash": digest, "ip_allow": ip_allow,
-                "can_create_tickets": True, "active": True, "notes": notes}
-        store.append(config_stream_id("api-key", key_id), [NewEvent("ApiKeyDefined", data, metadata={"actor": actor})], 0, conn=conn)
+        data = {
+            "id": key_id,
+            "prefix": prefix,
+            "key_hash": digest,
+            "ip_allow": ip_allow,
+            "can_create_tickets": True,
+            "active": True,
+            "notes": notes,
+        }
+        store.append(
+            config_stream_id("api-key", key_id),
+            [NewEvent("ApiKeyDefined", data, metadata={"actor": actor})],
+            0,
+            conn=conn,
+        )
         project_api_key(conn, data)
     return key_id, key
 
 
 def project_api_key(conn: Connection, data: dict[str, Any]) -> None:
-    upsert(conn, api_keys, {"id": data["id"], "prefix": data["prefix"], "key_hash": data["key_hash"],
-                            "ip_allow": data["ip_allow"], "can_create_tickets": data["can_create_tickets"],
-                            "active": data["active"]}, ["id"])
+    upsert(
+        conn,
+        api_keys,
+        {
+            "id": data["id"],
+            "prefix": data["prefix"],
+            "key_hash": data["key_hash"],
+            "ip_allow": data["ip_allow"],
+            "can_create_tickets": data["can_create_tickets"],
+            "active": data["active"],
+        },
+        ["id"],
+    )
 
 
-def verify_api_key(conn: Connection, key: str | None, remote_ip: str | None) -> ApiKey | None | str:
+def verify_api_key(conn: Connection, key: str | None, remote_ip: str | None) -> ApiKey | str | None:
     """The key if valid and allowed from `remote_ip`; None if unknown; "ip" if the IP is refused."""
     prefix = _split(key or "", "k")
     if prefix is None:
         return None
     row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).mappings().first()
-    if row is None or not row["active"] or not hmac.compare_digest(row["key_hash"], _digest(key or "")):
+    if (
+        row is None
+        or not row["active"]
+        or not hmac.compare_digest(row["key_hash"], _digest(key or ""))
+    ):
         return None
     if row["ip_allow"] and not _ip_allowed(remote_ip, row["ip_allow"]):
         return "ip"
@@ -144,8 +170,15 @@ def _ip_allowed(remote_ip: str | None, allow: list[str]) -> bool:
 
 
 def create_agent(
-    store: EventStore, *, email: str, name: str, password: str | None, admin: bool = False,
-    department_id: int | None = None, username: str | None = None, actor: str = "cli",
+    store: EventStore,
+    *,
+    email: str,
+    name: str,
+    password: str | None,
+    admin: bool = False,
+    department_id: int | None = None,
+    username: str | None = None,
+    actor: str = "cli",
 ) -> tuple[int, str]:
     """Define a new agent with an API token; returns (id, token). Token shown once, stored hashed."""
     token, prefix, digest = _new_secret("t")
@@ -153,24 +186,53 @@ def create_agent(
     with store.transaction() as conn:
         store.lock_appends(conn)
         agent_id = _next_id(conn, agents)
-        data = {"id": agent_id, "email": email, "name": name, "username": username or email.split("@")[0],
-                "password_hash": password_hash, "token_hash": f"{prefix}:{digest}",
-                "department_id": department_id, "extended_access": [], "permissions": [],
-                "team_ids": [], "on_vacation": False, "admin": admin, "active": True}
-        store.append(config_stream_id("agent", agent_id), [NewEvent("AgentDefined", data, metadata={"actor": actor})], 0, conn=conn)
+        data = {
+            "id": agent_id,
+            "email": email,
+            "name": name,
+            "username": username or email.split("@")[0],
+            "password_hash": password_hash,
+            "token_hash": f"{prefix}:{digest}",
+            "department_id": department_id,
+            "extended_access": [],
+            "permissions": [],
+            "team_ids": [],
+            "on_vacation": False,
+            "admin": admin,
+            "active": True,
+        }
+        store.append(
+            config_stream_id("agent", agent_id),
+            [NewEvent("AgentDefined", data, metadata={"actor": actor})],
+            0,
+            conn=conn,
+        )
         project_agent(conn, data)
     return agent_id, token
 
 
 def project_agent(conn: Connection, data: dict[str, Any]) -> None:
     token_prefix, _, token_hash = (data.get("token_hash") or "::").partition(":")
-    upsert(conn, agents, {
-        "id": data["id"], "email": data["email"], "username": data["username"], "name": data["name"],
-        "password_hash": data.get("password_hash"), "token_prefix": token_prefix or None,
-        "token_hash": token_hash or None, "department_id": data.get("department_id"),
-        "extended_department_ids": [x["department_id"] for x in data.get("extended_access", [])],
-        "admin": data.get("admin", False), "active": data.get("active", True),
-    }, ["id"])
+    upsert(
+        conn,
+        agents,
+        {
+            "id": data["id"],
+            "email": data["email"],
+            "username": data["username"],
+            "name": data["name"],
+            "password_hash": data.get("password_hash"),
+            "token_prefix": token_prefix or None,
+            "token_hash": token_hash or None,
+            "department_id": data.get("department_id"),
+            "extended_department_ids": [
+                x["department_id"] for x in data.get("extended_access", [])
+            ],
+            "admin": data.get("admin", False),
+            "active": data.get("active", True),
+        },
+        ["id"],
+    )
 
 
 def _agent(row: Any) -> Agent:
@@ -185,15 +247,21 @@ def verify_agent_token(conn: Connection, token: str | None) -> Agent | None:
     if prefix is None:
         return None
     row = conn.execute(select(agents).where(agents.c.token_prefix == prefix)).mappings().first()
-    if row is None or not row["active"] or not hmac.compare_digest(row["token_hash"] or "", _digest(token or "")):
+    if (
+        row is None
+        or not row["active"]
+        or not hmac.compare_digest(row["token_hash"] or "", _digest(token or ""))
+    ):
         return None
     return _agent(row)
 
 
 def verify_password(conn: Connection, login: str, password: str) -> Agent | None:
-    row = conn.execute(
-        select(agents).where((agents.c.email == login) | (agents.c.username == login))
-    ).mappings().first()
+    row = (
+        conn.execute(select(agents).where((agents.c.email == login) | (agents.c.username == login)))
+        .mappings()
+        .first()
+    )
     if row is None or not row["active"] or not row["password_hash"]:
         _hasher.hash(password)  # same cost either way: no user enumeration by timing
         return None

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from libs.platform import access
+from libs.platform.database import reading
 from libs.platform.errors import Forbidden, Unauthorized
 
 
 def require_api_key(engine: Engine, key: str | None, remote_ip: str | None) -> access.ApiKey:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         result = access.verify_api_key(conn, key, remote_ip)
     if result is None:
         raise Unauthorized("Valid API key required")
@@ -25,7 +26,7 @@ def require_agent(engine: Engine, authorization: str | None) -> access.Agent:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("an agent token is required (Authorization: Bearer <token>)")
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         agent = access.verify_agent_token(conn, token.strip())
     if agent is None:
         raise Unauthorized("invalid agent token")

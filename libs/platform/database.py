@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+READ_ONLY = "deskstream_read_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite it never queues behind a writer."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -41,8 +52,10 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of
-        # deadlocking when both try to upgrade a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # deadlocking when both try to upgrade a read lock. Readers (see `reading`) begin
+        # deferred and read a WAL snapshot without waiting for any writer.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

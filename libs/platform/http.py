@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], str | None]
 
 
-def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS),
         status=status,
@@ -101,7 +103,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def database_error(exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return error_response(503, "unavailable", "the database connection dropped; retry later")
+            return error_response(
+                503, "unavailable", "the database connection dropped; retry later"
+            )
         log.exception("database error")
         return error_response(500, "internal_error", "internal error")
 

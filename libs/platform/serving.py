@@ -26,12 +26,25 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def serve_gunicorn(
-    app: Flask, host: str, port: int, *, workers: int = 1, threads: int = 8,
-    post_worker_init: Callable[[Any], None] | None = None, on_exit: Callable[[Any], None] | None = None,
+    app: Flask,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    threads: int = 8,
+    post_worker_init: Callable[[Any], None] | None = None,
+    on_exit: Callable[[Any], None] | None = None,
 ) -> None:
     options: dict[str, Any] = {
-        "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-        "timeout": 60, "graceful_timeout": 20, "accesslog": None, "errorlog": "-", "loglevel": "warning",
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
         # Trust X-Forwarded-For only from loopback proxies (the API key IP allow-list depends on it).
         "forwarded_allow_ips": "127.0.0.1,::1",
     }

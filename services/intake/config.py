@@ -15,18 +15,31 @@ from libs.events.types.config import CONFIG_TYPES, config_stream_id
 def next_id(conn: Connection, thing: str) -> int:
     prefix = f"config-{thing}-"
     streams = conn.execute(
-        select(events.c.stream_id).where(events.c.stream_id.like(f"{prefix}%"), events.c.version == 1)
+        select(events.c.stream_id).where(
+            events.c.stream_id.like(f"{prefix}%"), events.c.version == 1
+        )
     ).scalars()
     return max((int(s.removeprefix(prefix)) for s in streams), default=0) + 1
 
 
-def define(store: EventStore, thing: str, data: dict[str, Any], *, conn: Connection,
-           expected_version: int | None = None, actor: str = "system") -> int:
+def define(
+    store: EventStore,
+    thing: str,
+    data: dict[str, Any],
+    *,
+    conn: Connection,
+    expected_version: int | None = None,
+    actor: str = "system",
+) -> int:
     """Append the thing's full new definition; returns the stream's new version."""
     name = CONFIG_TYPES[thing][0]
     stream = config_stream_id(thing, data["id"])
-    version = store.stream_version(stream, conn=conn) if expected_version is None else expected_version
-    recorded = store.append(stream, [NewEvent(name, data, metadata={"actor": actor})], version, conn=conn)
+    version = (
+        store.stream_version(stream, conn=conn) if expected_version is None else expected_version
+    )
+    recorded = store.append(
+        stream, [NewEvent(name, data, metadata={"actor": actor})], version, conn=conn
+    )
     return recorded[-1].version
 
 
@@ -40,12 +53,47 @@ def seed_defaults(store: EventStore) -> bool:
         ).scalar_one()
         if exists:
             return False
-        define(store, "sla-plan", {"id": 1, "name": "Default SLA", "grace_hours": 18, "schedule_id": None,
-                                   "transient": False, "alerts_enabled": True, "default": True}, conn=conn)
-        define(store, "department", {"id": 1, "name": "Support", "status": "active", "sla_plan_id": 1,
-                                     "default": True, "autoresponder": {"new_ticket": True, "new_message": True},
-                                     "alert_recipients": "members_and_extended"}, conn=conn)
-        define(store, "help-topic", {"id": 1, "name": "General Inquiry", "department_id": 1,
-                                     "priority": "normal", "sla_plan_id": None, "auto_assign": None,
-                                     "status": "active", "public": True}, conn=conn)
+        define(
+            store,
+            "sla-plan",
+            {
+                "id": 1,
+                "name": "Default SLA",
+                "grace_hours": 18,
+                "schedule_id": None,
+                "transient": False,
+                "alerts_enabled": True,
+                "default": True,
+            },
+            conn=conn,
+        )
+        define(
+            store,
+            "department",
+            {
+                "id": 1,
+                "name": "Support",
+                "status": "active",
+                "sla_plan_id": 1,
+                "default": True,
+                "autoresponder": {"new_ticket": True, "new_message": True},
+                "alert_recipients": "members_and_extended",
+            },
+            conn=conn,
+        )
+        define(
+            store,
+            "help-topic",
+            {
+                "id": 1,
+                "name": "General Inquiry",
+                "department_id": 1,
+                "priority": "normal",
+                "sla_plan_id": None,
+                "auto_assign": None,
+                "status": "active",
+                "public": True,
+            },
+            conn=conn,
+        )
         return True

@@ -19,7 +19,10 @@ _rng = random.SystemRandom()
 
 
 def open_ticket(
-    store: EventStore, command: OpenTicket, *, idempotency_key: str | None = None,
+    store: EventStore,
+    command: OpenTicket,
+    *,
+    idempotency_key: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> str:
     """Open a ticket; returns its number once the TicketCreated event has committed."""
@@ -27,7 +30,9 @@ def open_ticket(
         store.lock_appends(conn)  # taken first: number allocation and append serialise together
         if idempotency_key:
             existing = conn.execute(
-                select(idempotency_keys.c.ticket_number).where(idempotency_keys.c.key == idempotency_key)
+                select(idempotency_keys.c.ticket_number).where(
+                    idempotency_keys.c.key == idempotency_key
+                )
             ).scalar_one_or_none()
             if existing is not None:
                 return str(existing)
@@ -35,14 +40,22 @@ def open_ticket(
         number = _allocate_number(conn, ticket_id)
         stored = [_store_attachment(conn, ticket_id, a) for a in command.attachments]
         new_events = tickets.open_ticket(
-            TicketState(), command, ticket_id=ticket_id, number=number, entry_id=uuid.uuid4(),
+            TicketState(),
+            command,
+            ticket_id=ticket_id,
+            number=number,
+            entry_id=uuid.uuid4(),
             attachments=stored,
         )
-        new_events = [e.__class__(e.type, e.data, e.event_id, dict(metadata or {})) for e in new_events]
+        new_events = [
+            e.__class__(e.type, e.data, e.event_id, dict(metadata or {})) for e in new_events
+        ]
         store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
         if idempotency_key:
             conn.execute(
-                insert(idempotency_keys).values(key=idempotency_key, ticket_number=number, created_at=store.clock.now())
+                insert(idempotency_keys).values(
+                    key=idempotency_key, ticket_number=number, created_at=store.clock.now()
+                )
             )
         return number
 
@@ -60,18 +73,29 @@ def _allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
         attempt += 1
 
 
-def _store_attachment(conn: Connection, ticket_id: uuid.UUID, attachment: tickets.Attachment) -> dict[str, Any]:
+def _store_attachment(
+    conn: Connection, ticket_id: uuid.UUID, attachment: tickets.Attachment
+) -> dict[str, Any]:
     attachment_id = str(uuid.uuid4())
     digest = hashlib.sha256(attachment.data).hexdigest()
     conn.execute(
         insert(attachments).values(
-            id=attachment_id, ticket_id=str(ticket_id), filename=attachment.filename,
-            content_type=attachment.content_type, size=len(attachment.data), sha256=digest,
+            id=attachment_id,
+            ticket_id=str(ticket_id),
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=len(attachment.data),
+            sha256=digest,
             data=attachment.data,
         )
     )
-    return {"id": attachment_id, "filename": attachment.filename, "content_type": attachment.content_type,
-            "size": len(attachment.data), "sha256": digest}
+    return {
+        "id": attachment_id,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": len(attachment.data),
+        "sha256": digest,
+    }
 
 
 def find_ticket(conn: Connection, number: str) -> str | None:

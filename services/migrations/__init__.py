@@ -30,4 +30,8 @@ def pending(engine: Engine) -> str | None:
     heads = set(ScriptDirectory.from_config(config()).get_heads())
     with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
-    return None if current == heads else f"database at {sorted(current) or 'nothing'}, code at {sorted(heads)}"
+    return (
+        None
+        if current == heads
+        else f"database at {sorted(current) or 'nothing'}, code at {sorted(heads)}"
+    )

@@ -24,35 +24,61 @@ class NotifyHandlers:
 
     def on_department(self, event: RecordedEvent, uow: UnitOfWork) -> None:
         responder = event.data.get("autoresponder") or {}
-        upsert(uow.conn, notify_departments,
-               {"id": event.data["id"], "autorespond_new_ticket": responder.get("new_ticket", True)}, ["id"])
+        upsert(
+            uow.conn,
+            notify_departments,
+            {"id": event.data["id"], "autorespond_new_ticket": responder.get("new_ticket", True)},
+            ["id"],
+        )
 
     def on_ticket_created(self, event: RecordedEvent, uow: UnitOfWork) -> None:
         d = event.data
-        upsert(uow.conn, notify_tickets, {
-            "stream_id": event.stream_id, "ticket_id": d["ticket_id"], "number": d["number"],
-            "subject": d["subject"], "requester_email": d["requester"]["email"],
-            "requester_name": d["requester"].get("name"), "autorespond": d.get("autorespond", True),
-        }, ["stream_id"])
+        upsert(
+            uow.conn,
+            notify_tickets,
+            {
+                "stream_id": event.stream_id,
+                "ticket_id": d["ticket_id"],
+                "number": d["number"],
+                "subject": d["subject"],
+                "requester_email": d["requester"]["email"],
+                "requester_name": d["requester"].get("name"),
+                "autorespond": d.get("autorespond", True),
+            },
+            ["stream_id"],
+        )
 
     def on_routed(self, event: RecordedEvent, uow: UnitOfWork) -> None:
         if event.data.get("reason", "new") != "new" or not event.data.get("autorespond", True):
             return
-        ticket = uow.conn.execute(
-            select(notify_tickets).where(notify_tickets.c.stream_id == event.stream_id)
-        ).mappings().first()
+        ticket = (
+            uow.conn.execute(
+                select(notify_tickets).where(notify_tickets.c.stream_id == event.stream_id)
+            )
+            .mappings()
+            .first()
+        )
         if ticket is None or not ticket["autorespond"]:
             return
         department = uow.conn.execute(
-            select(notify_departments.c.autorespond_new_ticket).where(notify_departments.c.id == event.data["department_id"])
+            select(notify_departments.c.autorespond_new_ticket).where(
+                notify_departments.c.id == event.data["department_id"]
+            )
         ).scalar_one_or_none()
         if department is None:
             raise TransientError("the ticket's department has not arrived yet")
         if department:
-            summary = TicketSummary(ticket["number"], ticket["subject"], ticket["requester_email"], ticket["requester_name"])
+            summary = TicketSummary(
+                ticket["number"],
+                ticket["subject"],
+                ticket["requester_email"],
+                ticket["requester_name"],
+            )
             self._send_once(event, uow, summary, AUTORESPONSE)
 
-    def _send_once(self, event: RecordedEvent, uow: UnitOfWork, ticket: TicketSummary, template: str) -> None:
+    def _send_once(
+        self, event: RecordedEvent, uow: UnitOfWork, ticket: TicketSummary, template: str
+    ) -> None:
         recipient = ticket.requester_email.lower()
         key = {"cause_event_id": str(event.event_id), "recipient": recipient, "template": template}
         already = uow.conn.execute(
@@ -62,25 +88,46 @@ class NotifyHandlers:
         ).first()
         if already is not None:
             return
-        msg_id = message_id(str(event.event_id), recipient, template, self.helpdesk_email.split("@")[-1])
+        msg_id = message_id(
+            str(event.event_id), recipient, template, self.helpdesk_email.split("@")[-1]
+        )
         message = new_ticket_autoresponse(
-            ticket, helpdesk_email=self.helpdesk_email, helpdesk_name=self.helpdesk_name,
-            msg_id=msg_id, sent_at=uow.clock.now(),
+            ticket,
+            helpdesk_email=self.helpdesk_email,
+            helpdesk_name=self.helpdesk_name,
+            msg_id=msg_id,
+            sent_at=uow.clock.now(),
         )
         # Sent inside the transaction: if we crash after SMTP accepted it and before commit, the
         # redelivery resends with the same Message-ID — the one window DESIGN.md allows.
         self.mailer.send(message)
-        uow.conn.execute(insert(notifications_sent).values(**key, message_id=msg_id, sent_at=uow.clock.now()))
+        uow.conn.execute(
+            insert(notifications_sent).values(**key, message_id=msg_id, sent_at=uow.clock.now())
+        )
         notification_id = uuid.uuid5(uuid.NAMESPACE_URL, msg_id)
-        uow.append(f"notification-{notification_id}", [NewEvent("NotificationSent", {
-            "ticket_id": str(uuid.UUID(event.stream_id.removeprefix("ticket-"))),
-            "cause_event_id": str(event.event_id), "template": template,
-            "recipient": recipient, "message_id": msg_id,
-        })], 0)
+        uow.append(
+            f"notification-{notification_id}",
+            [
+                NewEvent(
+                    "NotificationSent",
+                    {
+                        "ticket_id": str(uuid.UUID(event.stream_id.removeprefix("ticket-"))),
+                        "cause_event_id": str(event.event_id),
+                        "template": template,
+                        "recipient": recipient,
+                        "message_id": msg_id,
+                    },
+                )
+            ],
+            0,
+        )
 
     def subscription(self) -> Subscription:
-        return Subscription("notify", {
-            "DepartmentDefined": self.on_department,
-            "TicketCreated": self.on_ticket_created,
-            "TicketRouted": self.on_routed,
-        })
+        return Subscription(
+            "notify",
+            {
+                "DepartmentDefined": self.on_department,
+                "TicketCreated": self.on_ticket_created,
+                "TicketRouted": self.on_routed,
+            },
+        )

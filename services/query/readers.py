@@ -12,8 +12,13 @@ from libs.platform.access import Agent
 from libs.platform.errors import NotFound, ValidationFailed
 from services.query.adapters.tables import query_names, thread_entries, tickets
 
-SORTS = {"created": tickets.c.created_at, "updated": tickets.c.updated_at, "due": tickets.c.due_at,
-         "number": tickets.c.number, "priority": tickets.c.priority}
+SORTS = {
+    "created": tickets.c.created_at,
+    "updated": tickets.c.updated_at,
+    "due": tickets.c.due_at,
+    "number": tickets.c.number,
+    "priority": tickets.c.priority,
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -26,21 +31,36 @@ def _names(conn: Connection) -> dict[tuple[str, int], str]:
     return {(r.thing, r.id): r.name for r in conn.execute(select(query_names))}
 
 
-def _ref(names: dict[tuple[str, int], str], thing: str, thing_id: int | None) -> dict[str, Any] | None:
+def _ref(
+    names: dict[tuple[str, int], str], thing: str, thing_id: int | None
+) -> dict[str, Any] | None:
     return None if thing_id is None else {"id": thing_id, "name": names.get((thing, thing_id))}
 
 
 def ticket_summary(row: Any, names: dict[tuple[str, int], str]) -> dict[str, Any]:
     return {
-        "number": row.number, "id": row.ticket_id, "version": row.version, "subject": row.subject,
-        "status": row.status, "priority": row.priority, "channel": row.channel,
+        "number": row.number,
+        "id": row.ticket_id,
+        "version": row.version,
+        "subject": row.subject,
+        "status": row.status,
+        "priority": row.priority,
+        "channel": row.channel,
         "requester": {"email": row.requester_email, "name": row.requester_name},
         "collaborators": row.collaborators or [],
         "department": _ref(names, "department", row.department_id),
         "help_topic": _ref(names, "help-topic", row.help_topic_id),
-        "assignee": {"agent": _ref(names, "agent", row.agent_id), "team": _ref(names, "team", row.team_id)},
-        "sla": {"plan": _ref(names, "sla-plan", row.sla_plan_id), "due_at": _iso(row.due_at), "overdue": row.overdue},
-        "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+        "assignee": {
+            "agent": _ref(names, "agent", row.agent_id),
+            "team": _ref(names, "team", row.team_id),
+        },
+        "sla": {
+            "plan": _ref(names, "sla-plan", row.sla_plan_id),
+            "due_at": _iso(row.due_at),
+            "overdue": row.overdue,
+        },
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
     }
 
 
@@ -56,33 +76,57 @@ def get_ticket(conn: Connection, number: str, agent: Agent) -> dict[str, Any]:
     row = _visible(conn, number, agent)
     result = ticket_summary(row, _names(conn))
     entries = conn.execute(
-        select(thread_entries).where(thread_entries.c.ticket_id == row.ticket_id)
+        select(thread_entries)
+        .where(thread_entries.c.ticket_id == row.ticket_id)
         .order_by(thread_entries.c.created_at, thread_entries.c.entry_id)
     )
     result["thread"] = [
-        {"id": e.entry_id, "kind": e.kind,
-         "author": {"kind": e.author_kind, "id": e.author_id, "name": e.author_name, "email": e.author_email},
-         "body": e.body, "body_html": e.body_html, "attachments": e.attachments or [], "created_at": _iso(e.created_at)}
+        {
+            "id": e.entry_id,
+            "kind": e.kind,
+            "author": {
+                "kind": e.author_kind,
+                "id": e.author_id,
+                "name": e.author_name,
+                "email": e.author_email,
+            },
+            "body": e.body,
+            "body_html": e.body_html,
+            "attachments": e.attachments or [],
+            "created_at": _iso(e.created_at),
+        }
         for e in entries
     ]
     return result
 
 
-def ticket_events(conn: Connection, store: EventStore, number: str, agent: Agent) -> list[dict[str, Any]]:
+def ticket_events(
+    conn: Connection, store: EventStore, number: str, agent: Agent
+) -> list[dict[str, Any]]:
     row = _visible(conn, number, agent)
     return [
-        {"position": e.position, "version": e.version, "type": e.type, "time": _iso(e.time), "data": e.data}
+        {
+            "position": e.position,
+            "version": e.version,
+            "type": e.type,
+            "time": _iso(e.time),
+            "data": e.data,
+        }
         for e in store.read_stream(row.stream_id)
     ]
 
 
-def queue(conn: Connection, queue_name: str, agent: Agent, *, page: int, per_page: int, sort: str) -> dict[str, Any]:
+def queue(
+    conn: Connection, queue_name: str, agent: Agent, *, page: int, per_page: int, sort: str
+) -> dict[str, Any]:
     if queue_name != "open":
         raise NotFound(f"queue {queue_name!r} not found")
     descending = sort.startswith("-")
     column = SORTS.get(sort.lstrip("-"))
     if column is None:
-        raise ValidationFailed(f"sort must be one of {sorted(SORTS)} (prefix - for descending)", field="sort")
+        raise ValidationFailed(
+            f"sort must be one of {sorted(SORTS)} (prefix - for descending)", field="sort"
+        )
     if not (1 <= per_page <= 200 and page >= 1):
         raise ValidationFailed("page >= 1 and 1 <= per_page <= 200", field="per_page")
     where = [tickets.c.status == "open", tickets.c.rejected.is_(False)]
@@ -90,10 +134,17 @@ def queue(conn: Connection, queue_name: str, agent: Agent, *, page: int, per_pag
         where.append(tickets.c.department_id.in_(sorted(agent.department_ids)))
     total = conn.execute(select(func.count()).select_from(tickets).where(*where)).scalar_one()
     rows = conn.execute(
-        select(tickets).where(*where)
+        select(tickets)
+        .where(*where)
         .order_by(column.desc() if descending else column.asc(), tickets.c.number)
-        .offset((page - 1) * per_page).limit(per_page)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     )
     names = _names(conn)
-    return {"queue": queue_name, "total": total, "page": page, "per_page": per_page,
-            "tickets": [ticket_summary(r, names) for r in rows]}
+    return {
+        "queue": queue_name,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "tickets": [ticket_summary(r, names) for r in rows],
+    }

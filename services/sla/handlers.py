@@ -10,7 +10,7 @@ from libs.events.clock import Clock
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.store import ANY_VERSION, EventStore
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
-from libs.platform.database import upsert
+from libs.platform.database import reading, upsert
 from services.sla.adapters.tables import sla_departments, sla_plans, sla_tickets
 from services.sla.domain.due_dates import Plan, choose_plan, due_at
 
@@ -19,52 +19,95 @@ OPEN_STATUSES = frozenset({"open"})
 
 def on_plan(event: RecordedEvent, uow: UnitOfWork) -> None:
     d = event.data
-    upsert(uow.conn, sla_plans, {
-        "id": d["id"], "grace_hours": d["grace_hours"], "schedule_id": d.get("schedule_id"),
-        "transient": d.get("transient", False), "is_default": d.get("default", False),
-    }, ["id"])
+    upsert(
+        uow.conn,
+        sla_plans,
+        {
+            "id": d["id"],
+            "grace_hours": d["grace_hours"],
+            "schedule_id": d.get("schedule_id"),
+            "transient": d.get("transient", False),
+            "is_default": d.get("default", False),
+        },
+        ["id"],
+    )
 
 
 def on_department(event: RecordedEvent, uow: UnitOfWork) -> None:
-    upsert(uow.conn, sla_departments, {"id": event.data["id"], "sla_plan_id": event.data.get("sla_plan_id")}, ["id"])
+    upsert(
+        uow.conn,
+        sla_departments,
+        {"id": event.data["id"], "sla_plan_id": event.data.get("sla_plan_id")},
+        ["id"],
+    )
 
 
 def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
-    plans = {r.id: Plan(r.id, r.grace_hours, r.schedule_id, r.transient, r.is_default)
-             for r in uow.conn.execute(select(sla_plans))}
+    plans = {
+        r.id: Plan(r.id, r.grace_hours, r.schedule_id, r.transient, r.is_default)
+        for r in uow.conn.execute(select(sla_plans))
+    }
     department_plan = uow.conn.execute(
-        select(sla_departments.c.sla_plan_id).where(sla_departments.c.id == event.data["department_id"])
+        select(sla_departments.c.sla_plan_id).where(
+            sla_departments.c.id == event.data["department_id"]
+        )
     ).scalar_one_or_none()
     wanted = event.data.get("sla_plan_id")
-    if (wanted is not None and wanted not in plans) or (department_plan is not None and department_plan not in plans):
+    if (wanted is not None and wanted not in plans) or (
+        department_plan is not None and department_plan not in plans
+    ):
         raise TransientError("an SLA plan this ticket needs has not arrived yet")
     plan = choose_plan(routed_plan_id=wanted, department_plan_id=department_plan, plans=plans)
     if plan is None:
         return
     # Measured from the routing event's own time: a replay computes the same due date.
     due = due_at(event.time, plan)
-    uow.append(event.stream_id, [NewEvent("SlaApplied", {
-        "sla_plan_id": plan.id, "grace_hours": plan.grace_hours, "due_at": due.isoformat(),
-    })], ANY_VERSION)
-    upsert(uow.conn, sla_tickets, {
-        "stream_id": event.stream_id, "sla_plan_id": plan.id, "due_at": due, "is_open": True, "overdue": False,
-    }, ["stream_id"])
+    uow.append(
+        event.stream_id,
+        [
+            NewEvent(
+                "SlaApplied",
+                {
+                    "sla_plan_id": plan.id,
+                    "grace_hours": plan.grace_hours,
+                    "due_at": due.isoformat(),
+                },
+            )
+        ],
+        ANY_VERSION,
+    )
+    upsert(
+        uow.conn,
+        sla_tickets,
+        {
+            "stream_id": event.stream_id,
+            "sla_plan_id": plan.id,
+            "due_at": due,
+            "is_open": True,
+            "overdue": False,
+        },
+        ["stream_id"],
+    )
 
 
 def on_status(event: RecordedEvent, uow: UnitOfWork) -> None:
     uow.conn.execute(
-        update(sla_tickets).where(sla_tickets.c.stream_id == event.stream_id)
+        update(sla_tickets)
+        .where(sla_tickets.c.stream_id == event.stream_id)
         .values(is_open=event.data["status"] in OPEN_STATUSES)
     )
 
 
 def subscription() -> Subscription:
-    return Subscription("sla", {
-        "SlaPlanDefined": on_plan,
-        "DepartmentDefined": on_department,
-        "TicketRouted": on_routed,
-        "TicketStatusChanged": on_status,
-    })
+    return Subscription(
+        "sla",
+        {
+            "SlaPlanDefined": on_plan,
+            "DepartmentDefined": on_department,
+            "TicketRouted": on_routed,
+            "TicketStatusChanged": on_status,
+        },
+    )
 
 
 class OverdueTimer:
@@ -84,7 +127,7 @@ class OverdueTimer:
     def run_once(self) -> int:
         now = self.clock.now()
         t = sla_tickets.c
-        with self.store.engine.connect() as conn:
+        with reading(self.store.engine) as conn:
             due = conn.execute(
                 select(t.stream_id, t.due_at)
                 .where(t.is_open.is_(True), t.overdue.is_(False), t.due_at <= now)
@@ -96,14 +139,25 @@ class OverdueTimer:
             with self.store.transaction() as conn:
                 changed = conn.execute(
                     update(sla_tickets)
-                    .where(and_(t.stream_id == stream_id, t.overdue.is_(False), t.due_at == due_time))
+                    .where(
+                        and_(t.stream_id == stream_id, t.overdue.is_(False), t.due_at == due_time)
+                    )
                     .values(overdue=True)
                 ).rowcount
                 if changed == 1:
                     when = due_time if due_time.tzinfo else due_time.replace(tzinfo=UTC)
-                    self.store.append(stream_id, [NewEvent(
-                        "TicketOverdue", {"due_at": when.isoformat()}, metadata={"actor": "sla"}
-                    )], ANY_VERSION, conn=conn)
+                    self.store.append(
+                        stream_id,
+                        [
+                            NewEvent(
+                                "TicketOverdue",
+                                {"due_at": when.isoformat()},
+                                metadata={"actor": "sla"},
+                            )
+                        ],
+                        ANY_VERSION,
+                        conn=conn,
+                    )
                     marked += 1
         return marked
 

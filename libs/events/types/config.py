@@ -10,7 +10,9 @@ from marshmallow import Schema, fields, validate
 from libs.events.catalog import EventCatalog
 from libs.events.types.fields import CHANNELS, ConfigId, Priority
 
-Status = fields.String(load_default="active", validate=validate.OneOf(("active", "archived", "disabled")))
+Status = fields.String(
+    load_default="active", validate=validate.OneOf(("active", "archived", "disabled"))
+)
 TIME = r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$"
 
 
@@ -28,7 +30,9 @@ class DepartmentDefined(Schema):
     sla_plan_id = ConfigId(allow_none=True, load_default=None)
     schedule_id = ConfigId(allow_none=True, load_default=None)
     email = fields.Email(allow_none=True, load_default=None)
-    autoresponder = fields.Nested(Autoresponder, load_default=lambda: {"new_ticket": True, "new_message": True})
+    autoresponder = fields.Nested(
+        Autoresponder, load_default=lambda: {"new_ticket": True, "new_message": True}
+    )
     alert_recipients = fields.String(
         load_default="members_and_extended",
         validate=validate.OneOf(("members_and_extended", "members", "admin", "none")),
@@ -62,7 +66,9 @@ class SlaPlanDefined(Schema):
     default = fields.Boolean(load_default=False)
 
 
-Interval = fields.List(fields.String(validate=validate.Regexp(TIME)), validate=validate.Length(equal=2))
+Interval = fields.List(
+    fields.String(validate=validate.Regexp(TIME)), validate=validate.Length(equal=2)
+)
 
 
 class Hours(Schema):
@@ -88,7 +94,16 @@ class Rule(Schema):
     op = fields.String(
         required=True,
         validate=validate.OneOf(
-            ("equal", "not_equal", "contains", "not_contains", "starts_with", "ends_with", "match", "not_match")
+            (
+                "equal",
+                "not_equal",
+                "contains",
+                "not_contains",
+                "starts_with",
+                "ends_with",
+                "match",
+                "not_match",
+            )
         ),
     )
     value = fields.String(required=True)
@@ -99,8 +114,17 @@ class Action(Schema):
         required=True,
         validate=validate.OneOf(
             (
-                "reject", "department", "priority", "sla_plan", "assign_agent", "assign_team",
-                "help_topic", "status", "disable_autoresponse", "add_collaborator", "canned_response",
+                "reject",
+                "department",
+                "priority",
+                "sla_plan",
+                "assign_agent",
+                "assign_team",
+                "help_topic",
+                "status",
+                "disable_autoresponse",
+                "add_collaborator",
+                "canned_response",
             )
         ),
     )
@@ -172,12 +196,20 @@ CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
     "department": ("DepartmentDefined", DepartmentDefined, "A department's full definition."),
     "help-topic": ("HelpTopicDefined", HelpTopicDefined, "A help topic's full definition."),
     "sla-plan": ("SlaPlanDefined", SlaPlanDefined, "An SLA plan's full definition."),
-    "schedule": ("ScheduleDefined", ScheduleDefined, "A business-hours schedule's full definition."),
+    "schedule": (
+        "ScheduleDefined",
+        ScheduleDefined,
+        "A business-hours schedule's full definition.",
+    ),
     "filter": ("FilterDefined", FilterDefined, "A ticket filter's full definition."),
     "template": ("TemplateDefined", TemplateDefined, "An email template's full definition."),
     "agent": ("AgentDefined", AgentDefined, "An agent's full definition (credential hashes only)."),
     "team": ("TeamDefined", TeamDefined, "A team's full definition."),
-    "api-key": ("ApiKeyDefined", ApiKeyDefined, "An API key's definition (its hash, never the key)."),
+    "api-key": (
+        "ApiKeyDefined",
+        ApiKeyDefined,
+        "An API key's definition (its hash, never the key).",
+    ),
 }
 
 

@@ -24,5 +24,15 @@ class NotificationFailed(Schema):
 
 
 def register(catalog: EventCatalog) -> None:
-    catalog.register("NotificationSent", NotificationSent, stream="notification", description="An email left Deskstream (SMTP accepted it or it was dropped in the maildrop).")
-    catalog.register("NotificationFailed", NotificationFailed, stream="notification", description="An email could not be sent; the reason is recorded.")
+    catalog.register(
+        "NotificationSent",
+        NotificationSent,
+        stream="notification",
+        description="An email left Deskstream (SMTP accepted it or it was dropped in the maildrop).",
+    )
+    catalog.register(
+        "NotificationFailed",
+        NotificationFailed,
+        stream="notification",
+        description="An email could not be sent; the reason is recorded.",
+    )

@@ -54,7 +54,9 @@ class TicketRouted(Schema):
     sla_plan_id = ConfigId(allow_none=True, load_default=None)
     filter_ids = fields.List(fields.Integer(), load_default=list)
     autorespond = fields.Boolean(load_default=True)
-    reason = fields.String(load_default="new", validate=validate.OneOf(("new", "transfer", "reopen", "help_topic")))
+    reason = fields.String(
+        load_default="new", validate=validate.OneOf(("new", "transfer", "reopen", "help_topic"))
+    )
 
 
 class TicketAssigned(Schema):
@@ -134,19 +136,99 @@ class TicketRejected(Schema):
 
 def register(catalog: EventCatalog) -> None:
     add = catalog.register
-    add("TicketCreated", TicketCreated, stream="ticket", description="A ticket was opened, with its first message.")
-    add("MessageAppended", MessageAppended, stream="ticket", description="A message, response or internal note joined the thread.")
-    add("TicketRouted", TicketRouted, stream="ticket", description="Routing chose department, priority and SLA plan (help topic, filters).")
-    add("TicketAssigned", TicketAssigned, stream="ticket", description="An agent and/or team now own the ticket.")
-    add("AssignmentReleased", AssignmentReleased, stream="ticket", description="The ticket's assignment was released.")
-    add("TicketTransferred", TicketTransferred, stream="ticket", description="The ticket moved to another department.")
-    add("TicketStatusChanged", TicketStatusChanged, stream="ticket", description="The ticket's status changed (open, resolved, closed, ...).")
-    add("TicketPriorityChanged", TicketPriorityChanged, stream="ticket", description="The ticket's priority changed.")
-    add("TicketFieldUpdated", TicketFieldUpdated, stream="ticket", description="A ticket field was edited, with a reason.")
-    add("CollaboratorAdded", CollaboratorChanged, stream="ticket", description="Someone now follows the ticket's thread.")
-    add("CollaboratorRemoved", CollaboratorChanged, stream="ticket", description="A collaborator was removed.")
-    add("SlaApplied", SlaApplied, stream="ticket", description="The SLA service set the ticket's due date.")
-    add("TicketOverdue", TicketOverdue, stream="ticket", description="The due date passed while the ticket was open (once per due date).")
-    add("TicketMerged", TicketMerged, stream="ticket", description="The ticket was merged into another.")
-    add("TicketLinked", TicketLinked, stream="ticket", description="The ticket was linked to another.")
-    add("TicketRejected", TicketRejected, stream="ticket", description="A filter rejected the ticket; it leaves every queue but stays in the log.")
+    add(
+        "TicketCreated",
+        TicketCreated,
+        stream="ticket",
+        description="A ticket was opened, with its first message.",
+    )
+    add(
+        "MessageAppended",
+        MessageAppended,
+        stream="ticket",
+        description="A message, response or internal note joined the thread.",
+    )
+    add(
+        "TicketRouted",
+        TicketRouted,
+        stream="ticket",
+        description="Routing chose department, priority and SLA plan (help topic, filters).",
+    )
+    add(
+        "TicketAssigned",
+        TicketAssigned,
+        stream="ticket",
+        description="An agent and/or team now own the ticket.",
+    )
+    add(
+        "AssignmentReleased",
+        AssignmentReleased,
+        stream="ticket",
+        description="The ticket's assignment was released.",
+    )
+    add(
+        "TicketTransferred",
+        TicketTransferred,
+        stream="ticket",
+        description="The ticket moved to another department.",
+    )
+    add(
+        "TicketStatusChanged",
+        TicketStatusChanged,
+        stream="ticket",
+        description="The ticket's status changed (open, resolved, closed, ...).",
+    )
+    add(
+        "TicketPriorityChanged",
+        TicketPriorityChanged,
+        stream="ticket",
+        description="The ticket's priority changed.",
+    )
+    add(
+        "TicketFieldUpdated",
+        TicketFieldUpdated,
+        stream="ticket",
+        description="A ticket field was edited, with a reason.",
+    )
+    add(
+        "CollaboratorAdded",
+        CollaboratorChanged,
+        stream="ticket",
+        description="Someone now follows the ticket's thread.",
+    )
+    add(
+        "CollaboratorRemoved",
+        CollaboratorChanged,
+        stream="ticket",
+        description="A collaborator was removed.",
+    )
+    add(
+        "SlaApplied",
+        SlaApplied,
+        stream="ticket",
+        description="The SLA service set the ticket's due date.",
+    )
+    add(
+        "TicketOverdue",
+        TicketOverdue,
+        stream="ticket",
+        description="The due date passed while the ticket was open (once per due date).",
+    )
+    add(
+        "TicketMerged",
+        TicketMerged,
+        stream="ticket",
+        description="The ticket was merged into another.",
+    )
+    add(
+        "TicketLinked",
+        TicketLinked,
+        stream="ticket",
+        description="The ticket was linked to another.",
+    )
+    add(
+        "TicketRejected",
+        TicketRejected,
+        stream="ticket",
+        description="A filter rejected the ticket; it leaves every queue but stays in the log.",
+    )

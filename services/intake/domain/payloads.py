@@ -38,7 +38,9 @@ class OsTicketJson(Schema):
     ip = fields.String(load_default=None, allow_none=True)
     alert = fields.Boolean(load_default=True)
     autorespond = fields.Boolean(load_default=True)
-    attachments = fields.List(fields.Dict(keys=fields.String(), values=fields.String()), load_default=list)
+    attachments = fields.List(
+        fields.Dict(keys=fields.String(), values=fields.String()), load_default=list
+    )
 
 
 KNOWN = set(OsTicketJson().fields) | {"attachments"}
@@ -54,13 +56,20 @@ def open_ticket_from_osticket(payload: Any, remote_ip: str | None) -> OpenTicket
         field_name = next(iter(messages))
         raise ValidationFailed(
             f"Unable to create new ticket: {field_name}: {_first(messages[field_name])}",
-            field=field_name, errors=messages,
+            field=field_name,
+            errors=messages,
         ) from None
     source = SOURCES.get(str(data["source"]).lower())
     if source is None:
-        raise ValidationFailed("Unable to create new ticket: origin: Invalid ticket origin given", field="source")
+        raise ValidationFailed(
+            "Unable to create new ticket: origin: Invalid ticket origin given", field="source"
+        )
     body, body_html = message_body(data["message"])
-    custom = {k: v for k, v in payload.items() if k not in KNOWN and isinstance(v, str | int | float | bool)}
+    custom = {
+        k: v
+        for k, v in payload.items()
+        if k not in KNOWN and isinstance(v, str | int | float | bool)
+    }
     return OpenTicket(
         subject=data["subject"],
         body=body,
@@ -80,7 +89,9 @@ def open_ticket_from_osticket(payload: Any, remote_ip: str | None) -> OpenTicket
 
 def _first(messages: Any) -> str:
     while isinstance(messages, list | dict):
-        messages = next(iter(messages.values() if isinstance(messages, dict) else messages), "invalid")
+        messages = next(
+            iter(messages.values() if isinstance(messages, dict) else messages), "invalid"
+        )
     return str(messages)
 
 
@@ -98,7 +109,9 @@ def _priority(priority_id: int | None, priority: Any) -> str | None:
     raise ValidationFailed(f"unknown priority {priority!r}", field="priority")
 
 
-DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*),(?P<payload>.*)$", re.S)
+DATA_URL = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*),(?P<payload>.*)$", re.S
+)
 
 
 def parse_data_url(value: str) -> tuple[str, bytes] | None:
@@ -154,7 +167,9 @@ def _attachments(items: list[dict[str, str]]) -> list[Attachment]:
         for filename, url in item.items():
             parsed = parse_data_url(url)
             if parsed is None:
-                raise ValidationFailed(f"attachment {filename!r} must be a data URL", field="attachments")
+                raise ValidationFailed(
+                    f"attachment {filename!r} must be a data URL", field="attachments"
+                )
             mime, raw = parsed
             if len(raw) > MAX_ATTACHMENT_BYTES:
                 raise ValidationFailed(f"attachment {filename!r} is too large", field="attachments")

@@ -62,7 +62,12 @@ def stream_id(ticket_id: uuid.UUID) -> str:
 
 
 def open_ticket(
-    state: TicketState, command: OpenTicket, *, ticket_id: uuid.UUID, number: str, entry_id: uuid.UUID,
+    state: TicketState,
+    command: OpenTicket,
+    *,
+    ticket_id: uuid.UUID,
+    number: str,
+    entry_id: uuid.UUID,
     attachments: list[dict[str, Any]] | None = None,
 ) -> list[NewEvent]:
     if state.exists:

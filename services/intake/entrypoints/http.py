@@ -35,7 +35,9 @@ def create_osticket_json() -> Response:
     key = require_api_key(platform.engine, request.headers.get("X-API-Key"), request.remote_addr)
     command = open_ticket_from_osticket(_json_body(), request.remote_addr)
     number = handlers.open_ticket(
-        platform.store, command, idempotency_key=_idempotency_key(f"apikey-{key.id}"),
+        platform.store,
+        command,
+        idempotency_key=_idempotency_key(f"apikey-{key.id}"),
         metadata={"actor": f"apikey:{key.prefix}", **_trace()},
     )
     return Response(number, status=201, mimetype="text/plain")
@@ -48,13 +50,20 @@ def create_v1() -> Response:
         agent = require_agent(platform.engine, request.headers.get("Authorization"))
         actor, scope = f"agent:{agent.id}", f"agent-{agent.id}"
     else:
-        key = require_api_key(platform.engine, request.headers.get("X-API-Key"), request.remote_addr)
+        key = require_api_key(
+            platform.engine, request.headers.get("X-API-Key"), request.remote_addr
+        )
         actor, scope = f"apikey:{key.prefix}", f"apikey-{key.id}"
     command = open_ticket_from_osticket(_json_body(), request.remote_addr)
     number = handlers.open_ticket(
-        platform.store, command, idempotency_key=_idempotency_key(scope), metadata={"actor": actor, **_trace()}
+        platform.store,
+        command,
+        idempotency_key=_idempotency_key(scope),
+        metadata={"actor": actor, **_trace()},
     )
-    return json_response({"number": number, "version": 1}, 201, headers={"Location": f"/api/v1/tickets/{number}"})
+    return json_response(
+        {"number": number, "version": 1}, 201, headers={"Location": f"/api/v1/tickets/{number}"}
+    )
 
 
 def _idempotency_key(scope: str) -> str | None:
@@ -74,7 +83,9 @@ def _trace() -> dict[str, str]:
 
 
 def create_app(platform: Platform) -> Flask:
-    app = create_base_app("intake", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes)
+    app = create_base_app(
+        "intake", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes
+    )
     install(app, platform)
     app.register_blueprint(bp)
     return app

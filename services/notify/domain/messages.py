@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime
 
 NAMESPACE = uuid.UUID("6d1c3a52-3f0e-4c55-9b1a-4f1a2d6c7e01")
 
@@ -32,11 +32,18 @@ def clean_header(value: str | None) -> str:
 
 
 def new_ticket_autoresponse(
-    ticket: TicketSummary, *, helpdesk_email: str, helpdesk_name: str, msg_id: str, sent_at: datetime
+    ticket: TicketSummary,
+    *,
+    helpdesk_email: str,
+    helpdesk_name: str,
+    msg_id: str,
+    sent_at: datetime,
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = Address(clean_header(helpdesk_name), addr_spec=helpdesk_email)
-    message["To"] = Address(clean_header(ticket.requester_name), addr_spec=clean_header(ticket.requester_email))
+    message["To"] = Address(
+        clean_header(ticket.requester_name), addr_spec=clean_header(ticket.requester_email)
+    )
     message["Subject"] = f"[#{ticket.number}] {clean_header(ticket.subject)}"
     message["Message-ID"] = msg_id
     message["Date"] = format_datetime(sent_at)

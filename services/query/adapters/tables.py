@@ -53,7 +53,9 @@ thread_entries = Table(
 query_names = Table(
     "query_names",
     metadata,
-    Column("thing", String(20), primary_key=True),  # department | help-topic | sla-plan | agent | team
+    Column(
+        "thing", String(20), primary_key=True
+    ),  # department | help-topic | sla-plan | agent | team
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("name", String(200), nullable=False),
 )

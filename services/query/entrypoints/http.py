@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, request
 
 from libs.platform.auth import require_agent
+from libs.platform.database import reading
 from libs.platform.errors import ValidationFailed
 from libs.platform.http import create_base_app, json_response
 from services.platform import Platform, current_platform, install
@@ -17,7 +18,7 @@ bp = Blueprint("query", __name__)
 def get_ticket(number: str) -> Response:
     platform = current_platform()
     agent = require_agent(platform.engine, request.headers.get("Authorization"))
-    with platform.engine.connect() as conn:
+    with reading(platform.engine) as conn:
         ticket = readers.get_ticket(conn, number, agent)
     return json_response(ticket, headers={"ETag": f'"{ticket["version"]}"'})
 
@@ -26,7 +27,7 @@ def get_ticket(number: str) -> Response:
 def get_ticket_events(number: str) -> Response:
     platform = current_platform()
     agent = require_agent(platform.engine, request.headers.get("Authorization"))
-    with platform.engine.connect() as conn:
+    with reading(platform.engine) as conn:
         events = readers.ticket_events(conn, platform.store, number, agent)
     return json_response({"number": number, "events": events})
 
@@ -40,8 +41,15 @@ def get_queue(name: str) -> Response:
         per_page = int(request.args.get("per_page", 50))
     except ValueError:
         raise ValidationFailed("page and per_page must be integers") from None
-    with platform.engine.connect() as conn:
-        result = readers.queue(conn, name, agent, page=page, per_page=per_page, sort=request.args.get("sort", "-created"))
+    with reading(platform.engine) as conn:
+        result = readers.queue(
+            conn,
+            name,
+            agent,
+            page=page,
+            per_page=per_page,
+            sort=request.args.get("sort", "-created"),
+        )
     return json_response(result)
 
 

@@ -1,0 +1,100 @@
+"""Fixtures that start or find real servers. A missing server fails loudly; nothing is skipped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from libs.events.clock import SystemClock
+from libs.events.store import EventStore
+from libs.events.types import CATALOG
+from libs.platform.database import make_engine
+from services import migrations
+from tests.support.servers import MotoS3, PostgresDatabase, SmtpSink, TansuBroker
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    database = PostgresDatabase(log_dir=tmp_path)
+    database.create()
+    try:
+        yield database.url
+    finally:
+        database.drop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / f'store-{uuid.uuid4().hex[:8]}.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The same test on both dialects (one store, two dialects, one contract)."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    migrations.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine: Engine) -> EventStore:
+    return EventStore(engine, CATALOG, SystemClock())
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+ALL_TOPICS = [
+    "deskstream.tickets.v1",
+    "deskstream.config.v1",
+    "deskstream.notifications.v1",
+    "deskstream.inbound.v1",
+    "deskstream.tickets.v1.dlq",
+    "deskstream.config.v1.dlq",
+    "deskstream.notifications.v1.dlq",
+]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A fresh in-memory Kafka-protocol broker per test: topics and groups never leak."""
+    kafka = TansuBroker(log_dir=tmp_path)
+    kafka.start()
+    kafka.create_topics(ALL_TOPICS, partitions=3)
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture
+def durable_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A broker on S3 storage (local moto server) that survives kill -9 and restart."""
+    s3 = MotoS3(log_dir=tmp_path)
+    s3.start()
+    kafka = TansuBroker(s3, log_dir=tmp_path)
+    try:
+        kafka.start()
+        kafka.create_topics(ALL_TOPICS, partitions=3)
+        yield kafka
+    finally:
+        kafka.stop()
+        s3.stop()
