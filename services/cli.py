@@ -88,14 +88,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     platform = _platform(args)
     tracing.configure(args.service, platform.settings.otlp_endpoint)
     if args.service in HTTP_SERVICES:
-        serve_gunicorn(
-            _http_app(args.service, platform),
-            args.host,
-            args.port,
-            workers=args.workers,
-            threads=args.threads,
-            post_worker_init=lambda _w: platform.engine.dispose(close=False),
-        )
+        projector = _spawn_projector(args) if args.service == "query" else None
+        try:
+            serve_gunicorn(
+                _http_app(args.service, platform),
+                args.host,
+                args.port,
+                workers=args.workers,
+                threads=args.threads,
+                post_worker_init=lambda _w: platform.engine.dispose(close=False),
+            )
+        finally:
+            if projector is not None:
+                projector.terminate()
+                projector.join(20)
         return 0
     if args.service == "relay" and platform.settings.backend != "kafka":
         print("relay needs DESKSTREAM_KAFKA_BOOTSTRAP", file=sys.stderr)
@@ -112,6 +118,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop_probes()
     platform.close()
     return 0
+
+
+def _spawn_projector(args: argparse.Namespace) -> Any:
+    """query's projection consumer runs beside its web workers, never inside them: a spawned
+    child process (no threads or connections inherited) that stops with the service."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run_workers, args=(getattr(args, "data_dir", None), ["query"]), name="query-projector"
+    )
+    process.start()
+    return process
+
+
+def _run_workers(data_dir: str | None, services: list[str]) -> None:
+    from services.workers import start_runner
+
+    platform = _platform(argparse.Namespace(data_dir=data_dir))
+    runner = start_runner(platform, services)
+    _wait_for_signal()
+    runner.stop()
+    platform.close()
 
 
 def _http_app(service: str, platform: Any) -> Any:

@@ -122,6 +122,26 @@ def env_keys(doc: dict[str, Any]) -> set[str]:
     return set(doc.get("data") or {}) | set(doc.get("stringData") or {})
 
 
+def mapping_value(node: yaml.Node, key: str) -> yaml.Node:
+    """The value node for `key` in a composed mapping, following `<<:` merge keys."""
+    assert isinstance(node, yaml.MappingNode)
+    merged: list[yaml.Node] = []
+    for key_node, value_node in node.value:
+        if key_node.value == key:
+            assert isinstance(value_node, yaml.Node)
+            return value_node
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            merged.extend(
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+    for source in merged:
+        try:
+            return mapping_value(source, key)
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
 def named_port(container: dict[str, Any], port: int | str) -> int:
     if isinstance(port, int):
         return port
@@ -157,9 +177,16 @@ def test_compose_app_containers_share_the_environment_anchor() -> None:
     assert set(anchor) == ENV_NAMES
     apps = app_services()
     assert set(apps) == {*SERVICES, "migrate"}
+    root = yaml.compose(COMPOSE.read_text())
+    assert root is not None
+    anchor_node = mapping_value(root, "x-deskstream-env")
+    services_node = mapping_value(root, "services")
     for name, service in apps.items():
-        # The same object: the YAML alias, not a copy that could drift.
-        assert service["environment"] is anchor, f"{name} does not use *deskstream-env"
+        assert service["environment"] == anchor, f"{name}: environment differs"
+        # The very node behind &deskstream-env (directly or through a `<<:` merge): an alias,
+        # not a copy that could drift.
+        node = mapping_value(mapping_value(services_node, name), "environment")
+        assert node is anchor_node, f"{name} does not use *deskstream-env"
 
 
 def test_compose_environment_points_at_the_compose_infrastructure() -> None:
@@ -200,7 +227,8 @@ def test_compose_infrastructure_has_healthchecks() -> None:
 
 def test_compose_creates_every_topic_and_dead_letter_topic() -> None:
     jobs = [
-        s for s in compose_services().values()
+        s
+        for s in compose_services().values()
         if str(s.get("image", "")).startswith("apache/kafka")
         and "kafka-topics.sh" in " ".join(map(str, s.get("command") or []))
     ]
@@ -297,7 +325,8 @@ def test_k8s_http_services_have_a_disruption_budget(name: str) -> None:
     deployment = deployments_by_service()[name]
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     budgets = [
-        b for b in of_kind("PodDisruptionBudget")
+        b
+        for b in of_kind("PodDisruptionBudget")
         if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     ]
     assert len(budgets) == 1, f"{name}: expected one PodDisruptionBudget"
@@ -358,7 +387,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def test_dockerfile_runs_deskstream_as_non_root() -> None:
     instructions = dockerfile_instructions()
-    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM"):]
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     assert all(rest.split()[0] == "python:3.11-slim" for k, rest in instructions if k == "FROM")
     entrypoints = [rest for k, rest in final_stage if k == "ENTRYPOINT"]
     assert entrypoints and json.loads(entrypoints[-1]) == ["deskstream"]
@@ -370,7 +399,8 @@ def test_dockerfile_runs_deskstream_as_non_root() -> None:
 
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = [
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*", "an allow-list: everything is excluded first"
