@@ -126,7 +126,9 @@ def _spawn_projector(args: argparse.Namespace) -> Any:
     import multiprocessing
 
     process = multiprocessing.get_context("spawn").Process(
-        target=_run_workers, args=(getattr(args, "data_dir", None), ["query"]), name="query-projector"
+        target=_run_workers,
+        args=(getattr(args, "data_dir", None), ["query"]),
+        name="query-projector",
     )
     process.start()
     return process

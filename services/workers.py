@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from libs.events.embedded import EmbeddedSubscriber
 from libs.events.kafka import KafkaSubscriber, Relay, RelayWorker
 from libs.events.runner import Runner, Worker
@@ -46,7 +48,7 @@ def workers_for(platform: Platform, services: list[str]) -> list[Worker]:
                     subscription,
                     platform.store,
                     platform.clock,
-                    consumer_factory=lambda name=subscription.name: platform.kafka_consumer(name),
+                    consumer_factory=functools.partial(platform.kafka_consumer, subscription.name),
                     producer_factory=platform.kafka_producer,
                 )
             )

@@ -6,7 +6,7 @@ all generated from this registry, so they cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,7 @@ class EventCatalog:
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
-    def __iter__(self) -> Iterable[EventType]:
+    def __iter__(self) -> Iterator[EventType]:
         return iter(sorted(self._types.values(), key=lambda t: (t.stream, t.name)))
 
     def get(self, name: str) -> EventType:

@@ -195,21 +195,38 @@ class KafkaDeadLetters:
         self.producer_factory = producer_factory
         self.clock = clock
         self._producer: KafkaProducer | None = None
-        self.origin = ""  # set by the consumer before each record it dead-letters
+        self.origin = ""  # set by the consumer before each batch it may dead-letter from
 
     def dead_letter(
         self, conn: Connection, subscription: str, event: RecordedEvent, error: str
     ) -> None:
-        self._producer = self._producer or self.producer_factory()
         key, value, headers = encode(event)
-        headers += [
+        self.publish(
+            topic_for(event.stream_id), key, value, headers, subscription, self.origin, error
+        )
+        record_dead_letter(conn, self.clock, subscription, event, self.origin, error)
+
+    def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        subscription: str,
+        origin: str,
+        error: str,
+    ) -> None:
+        """Send a record to `topic`'s DLQ as it was, plus why and where from (synchronously)."""
+        self._producer = self._producer or self.producer_factory()
+        extra = [
             ("dlq_error", error.encode()[:4000]),
-            ("dlq_origin", self.origin.encode()),
+            ("dlq_origin", origin.encode()),
             ("dlq_subscription", subscription.encode()),
         ]
-        topic = topic_for(event.stream_id) + DLQ_SUFFIX
-        self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=30)
-        record_dead_letter(conn, self.clock, subscription, event, self.origin, error)
+        future = self._producer.send(
+            topic + DLQ_SUFFIX, key=key, value=value, headers=[*headers, *extra]
+        )
+        future.get(timeout=30)
 
     def close(self) -> None:
         if self._producer is not None:
@@ -305,16 +322,9 @@ class KafkaSubscriber:
         """An undecodable record: straight to the DLQ as it came, with where it came from."""
         origin = f"{tp.topic}/{tp.partition}/{record.offset}"
         log.error("%s: undecodable record at %s: %s", self.name, origin, error)
-        producer = self.dead_letters._producer or self.dead_letters.producer_factory()
-        self.dead_letters._producer = producer
-        headers = list(record.headers or []) + [
-            ("dlq_error", error.encode()[:4000]),
-            ("dlq_origin", origin.encode()),
-            ("dlq_subscription", self.name.encode()),
-        ]
-        producer.send(
-            tp.topic + DLQ_SUFFIX, key=record.key, value=record.value, headers=headers
-        ).get(timeout=30)
+        self.dead_letters.publish(
+            tp.topic, record.key, record.value, list(record.headers or []), self.name, origin, error
+        )
         metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
 
     def close(self) -> None:

@@ -62,11 +62,10 @@ def _sqlite_engine(url: str) -> Engine:
 
 def upsert(conn: Any, table: Any, values: dict[str, Any], keys: list[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE — the one dialect-specific statement projections need."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).values(**values)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
     updates = {k: statement.excluded[k] for k in values if k not in keys}
     if updates:
         statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)

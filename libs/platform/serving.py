@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.serving import make_server
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
         self.application = app
         self.options = options

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 
 from libs.events import ANY_VERSION
 from libs.events.kafka import KafkaSubscriber, Relay, RelayWorker, consumer_options, make_producer
@@ -17,16 +17,28 @@ from tests.support.effects import effect_counts, effects_subscription
 from tests.support.servers import TansuBroker
 
 
-def test_broker_restarts_while_appending_lose_nothing(postgres_url: str, durable_broker: TansuBroker) -> None:
+def test_broker_restarts_while_appending_lose_nothing(
+    postgres_url: str, durable_broker: TansuBroker
+) -> None:
     store = make_store(postgres_url)
     bootstrap = [durable_broker.bootstrap]
-    producer = lambda: make_producer(bootstrap, delivery_timeout_ms=15_000, request_timeout_ms=5_000)  # noqa: E731
-    options = {**consumer_options(bootstrap, f"effects-{uuid.uuid4().hex[:6]}", 50),
-               "session_timeout_ms": 6000, "max_poll_interval_ms": 10000}
-    subscriber = KafkaSubscriber(effects_subscription(), store, store.clock,
-                                 lambda: KafkaConsumer(**options), producer)
-    runner = Runner([RelayWorker(Relay(store, producer, send_timeout_s=15)), subscriber], poll_interval=0.02,
-                    max_backoff=1.0)
+
+    def producer() -> KafkaProducer:
+        return make_producer(bootstrap, delivery_timeout_ms=15_000, request_timeout_ms=5_000)
+
+    options = {
+        **consumer_options(bootstrap, f"effects-{uuid.uuid4().hex[:6]}", 50),
+        "session_timeout_ms": 6000,
+        "max_poll_interval_ms": 10000,
+    }
+    subscriber = KafkaSubscriber(
+        effects_subscription(), store, store.clock, lambda: KafkaConsumer(**options), producer
+    )
+    runner = Runner(
+        [RelayWorker(Relay(store, producer, send_timeout_s=15)), subscriber],
+        poll_interval=0.02,
+        max_backoff=1.0,
+    )
     runner.start()
     total = 300
     appended: list[str] = []

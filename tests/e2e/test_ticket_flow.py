@@ -17,13 +17,17 @@ from tests.support.servers import SmtpSink, TansuBroker
 
 
 @pytest.fixture(params=["embedded", "distributed"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpSink) -> Iterator[Deployment]:
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpSink
+) -> Iterator[Deployment]:
     if request.param == "embedded":
         running = start_embedded(tmp_path, smtp_url=smtp.url)
     else:
         broker: TansuBroker = request.getfixturevalue("broker")
         running = start_distributed(
-            tmp_path, database_url=str(request.getfixturevalue("postgres_url")), bootstrap=broker.bootstrap,
+            tmp_path,
+            database_url=str(request.getfixturevalue("postgres_url")),
+            bootstrap=broker.bootstrap,
             smtp_url=smtp.url,
         )
     try:
@@ -33,10 +37,17 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path, smtp: SmtpSink) -
 
 
 def open_ticket(deployment: Deployment, **fields: object) -> str:
-    payload = {"name": "Ada Lovelace", "email": "ada@example.com", "subject": "Printer on fire", "message": "Help!"}
+    payload = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "subject": "Printer on fire",
+        "message": "Help!",
+    }
     response = requests.post(
-        f"{deployment.intake_url}/api/tickets.json", json={**payload, **fields},
-        headers={"X-API-Key": deployment.api_key}, timeout=10,
+        f"{deployment.intake_url}/api/tickets.json",
+        json={**payload, **fields},
+        headers={"X-API-Key": deployment.api_key},
+        timeout=10,
     )
     assert response.status_code == 201, response.text
     return response.text
@@ -57,8 +68,14 @@ def test_ticket_flows_through_every_service(deployment: Deployment, smtp: SmtpSi
     assert number.isdigit()
 
     def queued() -> dict | None:
-        queue = requests.get(f"{deployment.query_url}/api/v1/queues/open/tickets", headers=deployment.headers(), timeout=5).json()
-        return next((t for t in queue["tickets"] if t["number"] == number and t["sla"]["due_at"]), None)
+        queue = requests.get(
+            f"{deployment.query_url}/api/v1/queues/open/tickets",
+            headers=deployment.headers(),
+            timeout=5,
+        ).json()
+        return next(
+            (t for t in queue["tickets"] if t["number"] == number and t["sla"]["due_at"]), None
+        )
 
     ticket = wait_for(queued)
     assert ticket["department"] == {"id": 1, "name": "Support"}
@@ -73,12 +90,18 @@ def test_ticket_flows_through_every_service(deployment: Deployment, smtp: SmtpSi
     assert f"[#{number}]" in mails[0].message["Subject"]
     assert mails[0].message["Auto-Submitted"] == "auto-replied"
 
-    full = requests.get(f"{deployment.query_url}/api/v1/tickets/{number}", headers=deployment.headers(), timeout=5).json()
+    full = requests.get(
+        f"{deployment.query_url}/api/v1/tickets/{number}", headers=deployment.headers(), timeout=5
+    ).json()
     assert full["thread"][0]["body"] == "Help!"
     assert full["requester"] == {"email": "ada@example.com", "name": "Ada Lovelace"}
 
     def notified() -> list | None:
-        history = requests.get(f"{deployment.query_url}/api/v1/tickets/{number}/events", headers=deployment.headers(), timeout=5).json()
+        history = requests.get(
+            f"{deployment.query_url}/api/v1/tickets/{number}/events",
+            headers=deployment.headers(),
+            timeout=5,
+        ).json()
         types = [e["type"] for e in history["events"]]
         return types if "SlaApplied" in types else None
 

@@ -38,18 +38,30 @@ def api_key(platform: Platform) -> str:
     return create_api_key(platform.store, ["127.0.0.1", "10.1.0.0/16"])[1]
 
 
-def post(client: FlaskClient, key: str | None, body: object = GOOD, ip: str = "127.0.0.1", **kwargs: object):  # type: ignore[no-untyped-def]
+def post(
+    client: FlaskClient,
+    key: str | None,
+    body: object = GOOD,
+    ip: str = "127.0.0.1",
+    **kwargs: object,
+):  # type: ignore[no-untyped-def]
     headers = {"X-API-Key": key} if key else {}
     if "data" in kwargs:
-        return client.post("/api/tickets.json", headers=headers, environ_base={"REMOTE_ADDR": ip}, **kwargs)
-    return client.post("/api/tickets.json", headers=headers, json=body, environ_base={"REMOTE_ADDR": ip})
+        return client.post(
+            "/api/tickets.json", headers=headers, environ_base={"REMOTE_ADDR": ip}, **kwargs
+        )
+    return client.post(
+        "/api/tickets.json", headers=headers, json=body, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 def ticket_events(platform: Platform) -> int:
     return len([e for e in platform.store.read_all(0, 10_000) if e.stream_id.startswith("ticket-")])
 
 
-def test_good_request_creates_one_ticket(client: FlaskClient, api_key: str, platform: Platform) -> None:
+def test_good_request_creates_one_ticket(
+    client: FlaskClient, api_key: str, platform: Platform
+) -> None:
     response = post(client, api_key)
     assert response.status_code == 201
     assert response.text.isdigit() and len(response.text) == 6
@@ -89,17 +101,32 @@ def test_bad_input_is_refused_and_appends_nothing(
         "wrong key": lambda: post(client, api_key[:-3] + "xyz"),
         "forged prefix": lambda: post(client, f"dsk_{prefix}_guessed-secret"),
         "ip outside allow-list": lambda: post(client, api_key, ip="192.0.2.7"),
-        "malformed json": lambda: post(client, api_key, data='{"name": ', content_type="application/json"),
+        "malformed json": lambda: post(
+            client, api_key, data='{"name": ', content_type="application/json"
+        ),
         "empty body": lambda: post(client, api_key, data="", content_type="application/json"),
         "json array": lambda: post(client, api_key, body=[GOOD]),
-        "missing email": lambda: post(client, api_key, body={k: v for k, v in GOOD.items() if k != "email"}),
+        "missing email": lambda: post(
+            client, api_key, body={k: v for k, v in GOOD.items() if k != "email"}
+        ),
         "bad email": lambda: post(client, api_key, body={**GOOD, "email": "not-an-address"}),
-        "missing subject": lambda: post(client, api_key, body={k: v for k, v in GOOD.items() if k != "subject"}),
+        "missing subject": lambda: post(
+            client, api_key, body={k: v for k, v in GOOD.items() if k != "subject"}
+        ),
         "bad priority": lambda: post(client, api_key, body={**GOOD, "priorityId": 9}),
         "bad origin": lambda: post(client, api_key, body={**GOOD, "source": "Carrier pigeon"}),
-        "wrong content type": lambda: post(client, api_key, data="name=Ada", content_type="application/x-www-form-urlencoded"),
-        "oversized body": lambda: post(client, api_key, data=b"{" + b" " * (11 * 1024 * 1024) + b"}", content_type="application/json"),
-        "bad attachment": lambda: post(client, api_key, body={**GOOD, "attachments": [{"a.txt": "data:text/plain;base64,@@@"}]}),
+        "wrong content type": lambda: post(
+            client, api_key, data="name=Ada", content_type="application/x-www-form-urlencoded"
+        ),
+        "oversized body": lambda: post(
+            client,
+            api_key,
+            data=b"{" + b" " * (11 * 1024 * 1024) + b"}",
+            content_type="application/json",
+        ),
+        "bad attachment": lambda: post(
+            client, api_key, body={**GOOD, "attachments": [{"a.txt": "data:text/plain;base64,@@@"}]}
+        ),
     }
     response = requests[case]()
     assert response.status_code == status, response.text
@@ -108,10 +135,16 @@ def test_bad_input_is_refused_and_appends_nothing(
     assert ticket_events(platform) == 0
 
 
-def test_idempotency_key_retry_makes_no_second_ticket(client: FlaskClient, api_key: str, platform: Platform) -> None:
+def test_idempotency_key_retry_makes_no_second_ticket(
+    client: FlaskClient, api_key: str, platform: Platform
+) -> None:
     headers = {"X-API-Key": api_key, "Idempotency-Key": "retry-7"}
-    first = client.post("/api/tickets.json", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
-    second = client.post("/api/tickets.json", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    first = client.post(
+        "/api/tickets.json", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
+    second = client.post(
+        "/api/tickets.json", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
     assert first.status_code == second.status_code == 201
     assert first.text == second.text
     assert ticket_events(platform) == 1
@@ -119,10 +152,18 @@ def test_idempotency_key_retry_makes_no_second_ticket(client: FlaskClient, api_k
 
 def test_v1_create_answers_json_and_errors_as_json(client: FlaskClient, api_key: str) -> None:
     headers = {"X-API-Key": api_key}
-    ok = client.post("/api/v1/tickets", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    ok = client.post(
+        "/api/v1/tickets", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
     assert ok.status_code == 201
-    assert ok.json is not None and ok.json["version"] == 1 and ok.headers["Location"].endswith(ok.json["number"])
-    bad = client.post("/api/v1/tickets", json={}, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert (
+        ok.json is not None
+        and ok.json["version"] == 1
+        and ok.headers["Location"].endswith(ok.json["number"])
+    )
+    bad = client.post(
+        "/api/v1/tickets", json={}, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
     assert bad.status_code == 400
     assert bad.json is not None and bad.json["error"]["code"] == "validation_failed"
 

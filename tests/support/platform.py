@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def deskstream(*args: str, env: dict[str, str], cwd: Path) -> str:
     """Run a one-shot CLI command; returns its last output line (keys and tokens are printed there)."""
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if result.returncode != 0:
         raise RuntimeError(f"deskstream {' '.join(args)} failed: {result.stderr[-2000:]}")
@@ -71,8 +76,20 @@ class Deployment:
         log = self.workdir / f"{name}.log"
         with open(log, "ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", *args, "--host", "127.0.0.1", "--port", str(port)],
-                env=self.env, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "services.cli",
+                    *args,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         process = Process(name, popen, log, port)
         self.processes[name] = process
@@ -91,7 +108,9 @@ def wait_ready(process: Process, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n{log_tail(process.log)}")
+            raise RuntimeError(
+                f"{process.name} exited with {process.popen.returncode}:\n{log_tail(process.log)}"
+            )
         try:
             if requests.get(f"{process.url}/readyz", timeout=2).status_code == 200:
                 return
@@ -114,10 +133,21 @@ def start_embedded(workdir: Path, *, smtp_url: str | None = None) -> Deployment:
     data = str(workdir / "var")
     deployment = Deployment(env, workdir)
     deskstream("migrate", "--data-dir", data, env=env, cwd=workdir)
-    deployment.api_key = deskstream("apikey", "create", "--ip", "127.0.0.1", "--data-dir", data, env=env, cwd=workdir)
+    deployment.api_key = deskstream(
+        "apikey", "create", "--ip", "127.0.0.1", "--data-dir", data, env=env, cwd=workdir
+    )
     deployment.agent_token = deskstream(
-        "agent", "create", "--email", "lead@example.com", "--name", "Lead", "--admin", "--data-dir", data,
-        env=env, cwd=workdir,
+        "agent",
+        "create",
+        "--email",
+        "lead@example.com",
+        "--name",
+        "Lead",
+        "--admin",
+        "--data-dir",
+        data,
+        env=env,
+        cwd=workdir,
     )
     process = deployment.start("embedded", ["run", "--data-dir", data])
     deployment.intake_url = deployment.query_url = process.url
@@ -127,10 +157,19 @@ def start_embedded(workdir: Path, *, smtp_url: str | None = None) -> Deployment:
 DISTRIBUTED = ("intake", "query", "gateway", "routing", "sla", "notify", "relay")
 
 
-def start_distributed(workdir: Path, *, database_url: str, bootstrap: str, smtp_url: str | None = None,
-                      fetch_max_wait_ms: int = 20) -> Deployment:
-    settings = {"database_url": database_url, "kafka_bootstrap": bootstrap,
-                "kafka_fetch_max_wait_ms": str(fetch_max_wait_ms)}
+def start_distributed(
+    workdir: Path,
+    *,
+    database_url: str,
+    bootstrap: str,
+    smtp_url: str | None = None,
+    fetch_max_wait_ms: int = 20,
+) -> Deployment:
+    settings = {
+        "database_url": database_url,
+        "kafka_bootstrap": bootstrap,
+        "kafka_fetch_max_wait_ms": str(fetch_max_wait_ms),
+    }
     if smtp_url:
         settings["smtp_url"] = smtp_url
     env = base_env(**settings)
@@ -138,7 +177,15 @@ def start_distributed(workdir: Path, *, database_url: str, bootstrap: str, smtp_
     deskstream("migrate", env=env, cwd=workdir)
     deployment.api_key = deskstream("apikey", "create", "--ip", "127.0.0.1", env=env, cwd=workdir)
     deployment.agent_token = deskstream(
-        "agent", "create", "--email", "lead@example.com", "--name", "Lead", "--admin", env=env, cwd=workdir
+        "agent",
+        "create",
+        "--email",
+        "lead@example.com",
+        "--name",
+        "Lead",
+        "--admin",
+        env=env,
+        cwd=workdir,
     )
     for service in DISTRIBUTED:
         deployment.start(service, ["serve", service])
