@@ -64,7 +64,9 @@ class Platform:
     def kafka_producer(self) -> Any:
         from libs.events.kafka import make_producer
 
-        return make_producer(self.settings.kafka_bootstrap)
+        return make_producer(
+            self.settings.kafka_bootstrap, idempotent=self.settings.kafka_idempotence
+        )
 
     def kafka_consumer(self, group: str) -> Any:
         from kafka import KafkaConsumer

@@ -75,7 +75,7 @@ def decode(
 ) -> RecordedEvent:
     """A record back into a RecordedEvent (upcast). Raises DecodeError for anything unreadable."""
     try:
-        h = {k: v.decode() for k, v in headers}
+        h = {k: v.decode() for k, v in headers if v is not None}
         name, schema_version = parse_cloudevent_type(h["ce_type"])
         data = orjson.loads(value or b"")
         if not isinstance(data, dict):
@@ -112,16 +112,20 @@ def _with(event: RecordedEvent, **changes: Any) -> RecordedEvent:
 # -- producing -----------------------------------------------------------------------------
 
 
-def make_producer(bootstrap: Sequence[str], **overrides: Any) -> KafkaProducer:
+def make_producer(
+    bootstrap: Sequence[str], *, idempotent: bool = True, **overrides: Any
+) -> KafkaProducer:
+    """acks=all always. Idempotence keeps retries from duplicating records; without it, one
+    request in flight keeps per-partition order and consumers absorb the duplicates."""
     options: dict[str, Any] = {
         "bootstrap_servers": list(bootstrap),
         "acks": "all",
-        "enable_idempotence": True,
+        "enable_idempotence": idempotent,
         "linger_ms": 2,
         "retries": 2**31 - 1,
         "delivery_timeout_ms": 30_000,
         "request_timeout_ms": 10_000,
-        "max_in_flight_requests_per_connection": 5,
+        "max_in_flight_requests_per_connection": 5 if idempotent else 1,
         **overrides,
     }
     return KafkaProducer(**options)

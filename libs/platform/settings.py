@@ -21,6 +21,8 @@ class Settings:
     data_dir: Path = Path("var")
     # Tansu and Kafka both honour fetch.max.wait; low values trade CPU for latency.
     kafka_fetch_max_wait_ms: int = 100
+    # acks=all always; idempotence on unless a broker's implementation of it is untrustworthy.
+    kafka_idempotence: bool = True
     # How often embedded runners and the relay look for new positions when idle.
     poll_interval_s: float = 0.02
     max_request_bytes: int = 10 * 1024 * 1024
@@ -67,6 +69,8 @@ class Settings:
             kafka_fetch_max_wait_ms=int(
                 get("KAFKA_FETCH_MAX_WAIT_MS") or base.kafka_fetch_max_wait_ms
             ),
+            kafka_idempotence=(get("KAFKA_IDEMPOTENCE") or "true").lower()
+            not in ("0", "false", "no"),
             poll_interval_s=float(get("POLL_INTERVAL_S") or base.poll_interval_s),
             helpdesk_email=get("HELPDESK_EMAIL") or base.helpdesk_email,
         )

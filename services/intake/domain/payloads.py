@@ -102,6 +102,8 @@ def _priority(priority_id: int | None, priority: Any) -> str | None:
         return PRIORITY_IDS[priority_id]
     if priority is None:
         return None
+    if isinstance(priority, bool):  # JSON true is not priority 1
+        raise ValidationFailed(f"unknown priority {priority!r}", field="priority")
     if isinstance(priority, int) and priority in PRIORITY_IDS:
         return PRIORITY_IDS[priority]
     if isinstance(priority, str) and priority.lower() in PRIORITIES:

@@ -61,7 +61,7 @@ def route_new_ticket(
     department = None
     if topic is not None and topic.department_id in by_id:
         department = by_id[topic.department_id]
-        if department.status == "disabled":
+        if department.status != "active":  # archived and disabled departments take no new tickets
             department = None
     department = department or default_department(departments)
     return Route(
