@@ -25,8 +25,8 @@ run: install
 	$(BIN)/deskstream run --host 127.0.0.1 --port 8080 --data-dir var
 
 lint: install
-	$(BIN)/ruff check libs services tests bench
-	$(BIN)/ruff format --check libs services tests bench
+	$(BIN)/ruff check libs services tests $(wildcard bench)
+	$(BIN)/ruff format --check libs services tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy
