@@ -18,7 +18,10 @@ from services.query.entrypoints.http import bp as query_bp
 
 def embedded_app(platform: Platform) -> Flask:
     app = create_base_app(
-        "deskstream", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes
+        "deskstream",
+        platform.readiness(),
+        max_request_bytes=platform.settings.max_request_bytes,
+        trusted_proxies=platform.settings.trusted_proxies,
     )
     install(app, platform)
     for bp in (intake_bp, query_bp, gateway_bp):

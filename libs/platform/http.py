@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from flask import Flask, Response, request
@@ -32,10 +34,15 @@ def json_response(
 
 
 def create_base_app(
-    name: str, readiness: dict[str, ReadinessCheck], *, max_request_bytes: int = 10 * 1024 * 1024
+    name: str,
+    readiness: dict[str, ReadinessCheck],
+    *,
+    max_request_bytes: int = 10 * 1024 * 1024,
+    trusted_proxies: str = "127.0.0.1,::1",
 ) -> Flask:
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
+    app.wsgi_app = ClientAddress(app.wsgi_app, trusted_proxies)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -113,3 +120,34 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
+
+
+class ClientAddress:
+    """WSGI middleware: the client address behind trusted proxies (osTicket's rule).
+
+    X-Forwarded-For is believed only when the direct peer is a trusted proxy; the chain is then
+    walked right to left and the first address that is not a trusted proxy is the client.
+    """
+
+    def __init__(self, app: Any, trusted: str) -> None:
+        self.app = app
+        self.trusted = [
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted.split(",") if p.strip()
+        ]
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        peer = environ.get("REMOTE_ADDR", "")
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+        if forwarded and self._is_trusted(peer):
+            for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+                if not self._is_trusted(hop):
+                    environ["REMOTE_ADDR"] = hop
+                    break
+        return self.app(environ, start_response)

@@ -26,6 +26,9 @@ class Settings:
     # How often embedded runners and the relay look for new positions when idle.
     poll_interval_s: float = 0.02
     max_request_bytes: int = 10 * 1024 * 1024
+    # Peers whose X-Forwarded-For is believed (ingress, load balancer); API key IP allow-lists
+    # see the real client only behind these.
+    trusted_proxies: str = "127.0.0.1,::1"
     helpdesk_email: str = "support@deskstream.local"
     helpdesk_name: str = "Deskstream Support"
 
@@ -73,5 +76,6 @@ class Settings:
             not in ("0", "false", "no"),
             poll_interval_s=float(get("POLL_INTERVAL_S") or base.poll_interval_s),
             helpdesk_email=get("HELPDESK_EMAIL") or base.helpdesk_email,
+            trusted_proxies=get("TRUSTED_PROXIES") or base.trusted_proxies,
         )
         return settings

@@ -172,3 +172,28 @@ def test_key_never_appears_in_the_log(platform: Platform, api_key: str) -> None:
     secret = api_key.split("_", 2)[2]
     for event in platform.store.read_all(0, 100):
         assert secret not in str(event.data)
+
+
+def test_forwarded_client_is_believed_only_from_a_trusted_proxy(
+    client: FlaskClient, api_key: str
+) -> None:
+    via_proxy = {"X-API-Key": api_key, "X-Forwarded-For": "192.0.2.50, 127.0.0.1"}
+    refused = client.post(
+        "/api/tickets.json", json=GOOD, headers=via_proxy, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
+    assert refused.status_code == 403  # the real client 192.0.2.50 is not allowed
+    spoofed = {"X-API-Key": api_key, "X-Forwarded-For": "127.0.0.1"}
+    stranger = client.post(
+        "/api/tickets.json", json=GOOD, headers=spoofed, environ_base={"REMOTE_ADDR": "192.0.2.9"}
+    )
+    assert stranger.status_code == 403  # an untrusted peer cannot claim to be loopback
+    allowed = {"X-API-Key": api_key, "X-Forwarded-For": "10.1.4.4"}
+    assert (
+        client.post(
+            "/api/tickets.json",
+            json=GOOD,
+            headers=allowed,
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        ).status_code
+        == 201
+    )

@@ -84,7 +84,10 @@ def _trace() -> dict[str, str]:
 
 def create_app(platform: Platform) -> Flask:
     app = create_base_app(
-        "intake", platform.readiness(), max_request_bytes=platform.settings.max_request_bytes
+        "intake",
+        platform.readiness(),
+        max_request_bytes=platform.settings.max_request_bytes,
+        trusted_proxies=platform.settings.trusted_proxies,
     )
     install(app, platform)
     app.register_blueprint(bp)
