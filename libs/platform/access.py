@@ -17,12 +17,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table, func, select
+from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table, select
 
-from libs.events.envelope import NewEvent
 from libs.events.store import EventStore
 from libs.events.tables import metadata
-from libs.events.types.config import config_stream_id
+from libs.platform.configuration import define, next_id
 from libs.platform.database import upsert
 
 api_keys = Table(
@@ -93,10 +92,6 @@ def _split(key: str, kind: str) -> str | None:
     return parts[1]
 
 
-def _next_id(conn: Connection, table: Table) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
-
-
 def create_api_key(
     store: EventStore, ip_allow: list[str], *, notes: str = "", actor: str = "cli"
 ) -> tuple[int, str]:
@@ -106,7 +101,7 @@ def create_api_key(
     key, prefix, digest = _new_secret("k")
     with store.transaction() as conn:
         store.lock_appends(conn)
-        key_id = _next_id(conn, api_keys)
+        key_id = next_id(conn, "api-key")
         data = {
             "id": key_id,
             "prefix": prefix,
@@ -116,12 +111,7 @@ def create_api_key(
             "active": True,
             "notes": notes,
         }
-        store.append(
-            config_stream_id("api-key", key_id),
-            [NewEvent("ApiKeyDefined", data, metadata={"actor": actor})],
-            0,
-            conn=conn,
-        )
+        define(store, "api-key", data, conn=conn, expected_version=0, actor=actor)
         project_api_key(conn, data)
     return key_id, key
 
@@ -185,7 +175,7 @@ def create_agent(
     password_hash = _hasher.hash(password) if password else None
     with store.transaction() as conn:
         store.lock_appends(conn)
-        agent_id = _next_id(conn, agents)
+        agent_id = next_id(conn, "agent")
         data = {
             "id": agent_id,
             "email": email,
@@ -201,12 +191,7 @@ def create_agent(
             "admin": admin,
             "active": True,
         }
-        store.append(
-            config_stream_id("agent", agent_id),
-            [NewEvent("AgentDefined", data, metadata={"actor": actor})],
-            0,
-            conn=conn,
-        )
+        define(store, "agent", data, conn=conn, expected_version=0, actor=actor)
         project_agent(conn, data)
     return agent_id, token
 

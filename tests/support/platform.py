@@ -128,27 +128,22 @@ def base_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def _create_credentials(deployment: Deployment, *options: str) -> None:
+    """An API key allowed from loopback and an admin agent's token, via the real CLI."""
+    env, cwd = deployment.env, deployment.workdir
+    deployment.api_key = deskstream(
+        "apikey", "create", "--ip", "127.0.0.1", *options, env=env, cwd=cwd
+    )
+    admin = ("--email", "lead@example.com", "--name", "Lead", "--admin")
+    deployment.agent_token = deskstream("agent", "create", *admin, *options, env=env, cwd=cwd)
+
+
 def start_embedded(workdir: Path, *, smtp_url: str | None = None) -> Deployment:
     env = base_env(**({"smtp_url": smtp_url} if smtp_url else {}))
     data = str(workdir / "var")
     deployment = Deployment(env, workdir)
     deskstream("migrate", "--data-dir", data, env=env, cwd=workdir)
-    deployment.api_key = deskstream(
-        "apikey", "create", "--ip", "127.0.0.1", "--data-dir", data, env=env, cwd=workdir
-    )
-    deployment.agent_token = deskstream(
-        "agent",
-        "create",
-        "--email",
-        "lead@example.com",
-        "--name",
-        "Lead",
-        "--admin",
-        "--data-dir",
-        data,
-        env=env,
-        cwd=workdir,
-    )
+    _create_credentials(deployment, "--data-dir", data)
     process = deployment.start("embedded", ["run", "--data-dir", data])
     deployment.intake_url = deployment.query_url = process.url
     return deployment
@@ -175,18 +170,7 @@ def start_distributed(
     env = base_env(**settings)
     deployment = Deployment(env, workdir)
     deskstream("migrate", env=env, cwd=workdir)
-    deployment.api_key = deskstream("apikey", "create", "--ip", "127.0.0.1", env=env, cwd=workdir)
-    deployment.agent_token = deskstream(
-        "agent",
-        "create",
-        "--email",
-        "lead@example.com",
-        "--name",
-        "Lead",
-        "--admin",
-        env=env,
-        cwd=workdir,
-    )
+    _create_credentials(deployment)
     for service in DISTRIBUTED:
         deployment.start(service, ["serve", service])
     deployment.intake_url = deployment.processes["intake"].url
