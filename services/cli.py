@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -89,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tracing.configure(args.service, platform.settings.otlp_endpoint)
     if args.service in HTTP_SERVICES:
         projector = _spawn_projector(args) if args.service == "query" else None
+        owner = os.getpid()
         try:
             serve_gunicorn(
                 _http_app(args.service, platform),
@@ -99,7 +101,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 post_worker_init=lambda _w: platform.engine.dispose(close=False),
             )
         finally:
-            if projector is not None:
+            # gunicorn forks its web workers from inside serve_gunicorn, so this block also runs
+            # in them on exit: only the process that spawned the projector may stop it.
+            if projector is not None and os.getpid() == owner:
                 projector.terminate()
                 projector.join(20)
         return 0

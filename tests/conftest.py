@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from libs.events.catalog import all_topics
 from libs.events.clock import SystemClock
 from libs.events.store import EventStore
 from libs.events.types import CATALOG
@@ -19,12 +20,8 @@ from tests.support.servers import MotoS3, PostgresDatabase, SmtpSink, TansuBroke
 
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
-    database = PostgresDatabase(log_dir=tmp_path)
-    database.create()
-    try:
+    with PostgresDatabase(log_dir=tmp_path) as database:
         yield database.url
-    finally:
-        database.drop()
 
 
 @pytest.fixture
@@ -62,15 +59,7 @@ def smtp() -> Iterator[SmtpSink]:
         sink.stop()
 
 
-ALL_TOPICS = [
-    "deskstream.tickets.v1",
-    "deskstream.config.v1",
-    "deskstream.notifications.v1",
-    "deskstream.inbound.v1",
-    "deskstream.tickets.v1.dlq",
-    "deskstream.config.v1.dlq",
-    "deskstream.notifications.v1.dlq",
-]
+ALL_TOPICS = all_topics()
 
 
 @pytest.fixture

@@ -26,6 +26,11 @@ INBOUND_TOPIC = "deskstream.inbound.v1"
 DLQ_SUFFIX = ".dlq"
 
 
+def all_topics() -> list[str]:
+    """Every topic Deskstream uses, dead-letter topics included (for provisioning)."""
+    return [*TOPICS.values(), INBOUND_TOPIC, *(t + DLQ_SUFFIX for t in TOPICS.values())]
+
+
 def topic_for(stream_id: str) -> str:
     category = stream_id.split("-", 1)[0]
     try:

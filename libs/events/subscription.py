@@ -28,17 +28,23 @@ log = logging.getLogger(__name__)
 
 
 class UnitOfWork:
-    """What a handler may touch: the transaction's connection and appends that join it."""
+    """What a handler may touch: the transaction's connection, and appends that commit with it.
 
-    def __init__(self, conn: Connection, store: EventStore, cause: RecordedEvent) -> None:
+    Appends are validated at once but written last, just before the commit: appending takes
+    the store's global append lock, and holding it while the rest of a batch runs would stall
+    every other writer (intake included) for the whole batch.
+    """
+
+    def __init__(
+        self, conn: Connection, store: EventStore, cause: RecordedEvent, pending: PendingAppends
+    ) -> None:
         self.conn = conn
         self.store = store
         self.cause = cause
         self.clock = store.clock
+        self._pending = pending
 
-    def append(
-        self, stream_id: str, new_events: Sequence[NewEvent], expected_version: int
-    ) -> list[RecordedEvent]:
+    def append(self, stream_id: str, new_events: Sequence[NewEvent], expected_version: int) -> None:
         caused = [
             NewEvent(
                 e.type,
@@ -53,7 +59,24 @@ class UnitOfWork:
             )
             for e in new_events
         ]
-        return self.store.append(stream_id, caused, expected_version, conn=self.conn)
+        for event in caused:
+            self.store.catalog.validate(event.type, event.data)
+        self._pending.add(stream_id, caused, expected_version)
+
+
+class PendingAppends:
+    """Appends a batch's handlers asked for, written together right before its commit."""
+
+    def __init__(self) -> None:
+        self._appends: list[tuple[str, list[NewEvent], int]] = []
+
+    def add(self, stream_id: str, new_events: list[NewEvent], expected_version: int) -> None:
+        self._appends.append((stream_id, new_events, expected_version))
+
+    def write(self, store: EventStore, conn: Connection) -> None:
+        for stream_id, new_events, expected_version in self._appends:
+            store.append(stream_id, new_events, expected_version, conn=conn)
+        self._appends.clear()
 
 
 Handler = Callable[[RecordedEvent, UnitOfWork], None]
@@ -148,15 +171,19 @@ class SubscriptionProcessor:
     def _commit(self, batch: Sequence[RecordedEvent], on_commit: CommitHook | None) -> None:
         with self.store.engine.begin() as conn:
             tracked = _Tracking(conn, self.name)
+            pending = PendingAppends()
             for event in batch:
-                self._apply(conn, tracked, event)
+                self._apply(conn, tracked, event, pending)
             tracked.flush()
             if on_commit is not None:
                 on_commit(conn, batch[-1])
+            pending.write(self.store, conn)  # last: the append lock is held only until commit
         metrics.EVENTS_CONSUMED.labels(self.name).inc(len(batch))
         self.consecutive_dead_letters = 0
 
-    def _apply(self, conn: Connection, tracked: _Tracking, event: RecordedEvent) -> None:
+    def _apply(
+        self, conn: Connection, tracked: _Tracking, event: RecordedEvent, pending: PendingAppends
+    ) -> None:
         last = tracked.version(event.stream_id)
         if event.version <= last:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
@@ -166,13 +193,13 @@ class SubscriptionProcessor:
             for missing in self.store.read_stream(
                 event.stream_id, last, event.version - 1, conn=conn
             ):
-                self._apply(conn, tracked, missing)
+                self._apply(conn, tracked, missing, pending)
         if event.poison:
             raise PoisonError(event.poison)
         handler = self.subscription.handler_for(event.type)
         if handler is not None:
             with span_from(event.metadata.get("traceparent"), f"{self.name} {event.type}"):
-                handler(event, UnitOfWork(conn, self.store, event))
+                handler(event, UnitOfWork(conn, self.store, event, pending))
         tracked.advance(event.stream_id, event.version)
 
     def _retry_or_dead_letter(

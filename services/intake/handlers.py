@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from libs.events.store import EventStore
+from libs.platform.database import reading
 from services.intake.adapters.tables import attachments, idempotency_keys, ticket_numbers
 from services.intake.domain import tickets
 from services.intake.domain.numbers import candidate_number
@@ -25,52 +28,82 @@ def open_ticket(
     idempotency_key: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> str:
-    """Open a ticket; returns its number once the TicketCreated event has committed."""
-    with store.transaction() as conn:
-        store.lock_appends(conn)  # taken first: number allocation and append serialise together
-        if idempotency_key:
-            existing = conn.execute(
-                select(idempotency_keys.c.ticket_number).where(
-                    idempotency_keys.c.key == idempotency_key
+    """Open a ticket; returns its number once the TicketCreated event has committed.
+
+    Everything that can happen before the append does (the append holds the store's global
+    lock until commit). Unique keys, not locks, keep numbers and idempotency keys single.
+    """
+    try:
+        with store.transaction() as conn:
+            if idempotency_key:
+                existing = _claim_idempotency_key(conn, store, idempotency_key)
+                if existing is not None:
+                    return existing
+            ticket_id = uuid.uuid4()
+            number = _allocate_number(conn, ticket_id)
+            if idempotency_key:
+                conn.execute(
+                    update(idempotency_keys)
+                    .where(idempotency_keys.c.key == idempotency_key)
+                    .values(ticket_number=number)
                 )
-            ).scalar_one_or_none()
-            if existing is not None:
-                return str(existing)
-        ticket_id = uuid.uuid4()
-        number = _allocate_number(conn, ticket_id)
-        stored = [_store_attachment(conn, ticket_id, a) for a in command.attachments]
-        new_events = tickets.open_ticket(
-            TicketState(),
-            command,
-            ticket_id=ticket_id,
-            number=number,
-            entry_id=uuid.uuid4(),
-            attachments=stored,
-        )
-        new_events = [
-            e.__class__(e.type, e.data, e.event_id, dict(metadata or {})) for e in new_events
-        ]
-        store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
-        if idempotency_key:
+            stored = [_store_attachment(conn, ticket_id, a) for a in command.attachments]
+            new_events = tickets.open_ticket(
+                TicketState(),
+                command,
+                ticket_id=ticket_id,
+                number=number,
+                entry_id=uuid.uuid4(),
+                attachments=stored,
+            )
+            new_events = [replace(e, metadata=dict(metadata or {})) for e in new_events]
+            store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
+            return number
+    except _RetryWon as won:
+        return won.number
+
+
+class _RetryWon(Exception):
+    """A concurrent request with the same Idempotency-Key committed first."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+
+
+def _claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str | None:
+    """The number of an earlier ticket with this key, or None once this request owns the key."""
+    existing = conn.execute(
+        select(idempotency_keys.c.ticket_number).where(idempotency_keys.c.key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return str(existing)
+    try:
+        with conn.begin_nested():
             conn.execute(
                 insert(idempotency_keys).values(
-                    key=idempotency_key, ticket_number=number, created_at=store.clock.now()
+                    key=key, ticket_number="", created_at=store.clock.now()
                 )
             )
-        return number
+    except IntegrityError:
+        # The other request held the key until it committed; its ticket is the answer.
+        with reading(store.engine) as other:
+            number = other.execute(
+                select(idempotency_keys.c.ticket_number).where(idempotency_keys.c.key == key)
+            ).scalar_one()
+        raise _RetryWon(str(number)) from None
+    return None
 
 
 def _allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
-    attempt = 0
-    while True:
+    for attempt in range(100):
         number = candidate_number(_rng, attempt)
-        taken = conn.execute(
-            select(ticket_numbers.c.number).where(ticket_numbers.c.number == number)
-        ).first()
-        if taken is None:
-            conn.execute(insert(ticket_numbers).values(number=number, ticket_id=str(ticket_id)))
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(ticket_numbers).values(number=number, ticket_id=str(ticket_id)))
             return number
-        attempt += 1
+        except IntegrityError:
+            continue
+    raise RuntimeError("no free ticket number after 100 attempts")
 
 
 def _store_attachment(

@@ -47,11 +47,16 @@ def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
         r.id: Plan(r.id, r.grace_hours, r.schedule_id, r.transient, r.is_default)
         for r in uow.conn.execute(select(sla_plans))
     }
-    department_plan = uow.conn.execute(
+    department = uow.conn.execute(
         select(sla_departments.c.sla_plan_id).where(
             sla_departments.c.id == event.data["department_id"]
         )
-    ).scalar_one_or_none()
+    ).first()
+    # Config travels on its own topic and may arrive after the ticket: wait for it rather than
+    # settle for a wrong (default) plan or none. Routing only names departments that exist.
+    if department is None:
+        raise TransientError("the ticket's department has not arrived yet")
+    department_plan = department.sla_plan_id
     wanted = event.data.get("sla_plan_id")
     if (wanted is not None and wanted not in plans) or (
         department_plan is not None and department_plan not in plans
@@ -59,7 +64,7 @@ def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
         raise TransientError("an SLA plan this ticket needs has not arrived yet")
     plan = choose_plan(routed_plan_id=wanted, department_plan_id=department_plan, plans=plans)
     if plan is None:
-        return
+        return  # no plan names this ticket and none is the default: it has no due date
     # Measured from the routing event's own time: a replay computes the same due date.
     due = due_at(event.time, plan)
     uow.append(
