@@ -54,6 +54,7 @@ class EventCatalog:
     def __init__(self) -> None:
         self._types: dict[str, EventType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._schemas: dict[str, Schema] = {}
 
     def register(
         self, name: str, schema: type[Schema], *, stream: str, description: str, version: int = 1
@@ -88,10 +89,17 @@ class EventCatalog:
     def validate(self, name: str, data: dict[str, Any]) -> int:
         """Check `data` against the current schema; returns the schema version to store."""
         event_type = self.get(name)
-        errors = event_type.schema().validate(data)
+        errors = self._schema(event_type).validate(data)
         if errors:
             raise EventValidationError(name, errors)
         return event_type.version
+
+    def _schema(self, event_type: EventType) -> Schema:
+        # Schema instances are stateless once built and costly to build: one per type.
+        schema = self._schemas.get(event_type.name)
+        if schema is None:
+            schema = self._schemas[event_type.name] = event_type.schema()
+        return schema
 
     def upcast(self, name: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Bring stored data of `version` up to the current schema version, one step at a time."""

@@ -17,6 +17,7 @@ from libs.events.envelope import RecordedEvent
 from libs.events.store import EventStore
 from libs.events.subscription import Subscription, SubscriptionProcessor
 from libs.events.tables import subscription_checkpoints
+from libs.events.wakeup import waiter_for
 from libs.platform.database import reading, upsert
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class EmbeddedSubscriber:
         self.clock = clock
         self.batch_size = batch_size
         self.processor = SubscriptionProcessor(subscription, store, TableDeadLetters(clock), clock)
+        self._waiter = waiter_for(store.engine)
 
     @property
     def name(self) -> str:
@@ -76,5 +78,9 @@ class EmbeddedSubscriber:
             total += processed
         return total
 
+    def wait_for_work(self, timeout: float) -> None:
+        self._waiter.wait(timeout)
+
     def close(self) -> None:
-        """Nothing to release: the store's engine belongs to the composition root."""
+        if hasattr(self._waiter, "close"):
+            self._waiter.close()

@@ -31,6 +31,7 @@ from libs.events.subscription import (
     SubscriptionStopped,
     is_transient,
 )
+from libs.events.wakeup import waiter_for
 from libs.platform.database import reading
 
 log = logging.getLogger(__name__)
@@ -345,12 +346,18 @@ class RelayWorker:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
+        self._waiter = waiter_for(relay.store.engine)
 
     def run_once(self) -> int:
         return self.relay.run_once()
 
+    def wait_for_work(self, timeout: float) -> None:
+        self._waiter.wait(timeout)
+
     def close(self) -> None:
         self.relay.close()
+        if hasattr(self._waiter, "close"):
+            self._waiter.close()
 
 
 def broker_reachable(bootstrap: Sequence[str], timeout_s: float = 2.0) -> bool:

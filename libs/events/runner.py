@@ -25,11 +25,20 @@ class Worker(Protocol):
     def close(self) -> None: ...
 
 
+# A worker may also offer `wait_for_work(timeout)`: the runner then blocks there when idle
+# (woken by an append) instead of polling every `poll_interval`.
+
+
 class Runner:
     def __init__(
-        self, workers: list[Worker], poll_interval: float, max_backoff: float = 5.0
+        self,
+        workers: list[Worker],
+        poll_interval: float,
+        max_backoff: float = 5.0,
+        idle_wait: float = 1.0,
     ) -> None:
         self.workers = workers
+        self.idle_wait = idle_wait
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self._stop = threading.Event()
@@ -78,6 +87,10 @@ class Runner:
                     processed = 0
                     backoff = min(max(backoff, 0.1) * 2, self.max_backoff)
                 if not processed:
-                    self._stop.wait(backoff)
+                    waiter = getattr(worker, "wait_for_work", None)
+                    if waiter is not None and backoff == self.poll_interval:
+                        waiter(self.idle_wait)
+                    else:
+                        self._stop.wait(backoff)
         finally:
             worker.close()

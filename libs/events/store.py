@@ -22,6 +22,7 @@ from libs.events.clock import Clock, SystemClock
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.errors import ConcurrencyError, PoisonEvent
 from libs.events.tables import events
+from libs.events.wakeup import notify_appended
 from libs.platform.database import reading
 
 # Pass as expected_version to append without a concurrency check (system facts, e.g. a timer).
@@ -61,18 +62,21 @@ class EventStore:
                 return self.append(stream_id, new_events, expected_version, conn=own)
         rows = self._rows(stream_id, new_events)
         self.lock_appends(conn)
-        current = self.stream_version(stream_id, conn=conn)
+        # A new stream needs no version read: the unique (stream, version) refuses a second one.
+        current = 0 if expected_version == 0 else self.stream_version(stream_id, conn=conn)
         if expected_version != ANY_VERSION and current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         for offset, row in enumerate(rows, start=1):
             row["version"] = current + offset
+        notify_appended(conn)
         try:
-            with conn.begin_nested():
-                result = conn.execute(insert(events).returning(events.c.position), rows)
-                positions = [r[0] for r in result]
+            result = conn.execute(insert(events).returning(events.c.position), rows)
+            positions = [r[0] for r in result]
         except IntegrityError as exc:
-            # Only reachable when a writer bypassed the lock; still never a silent overwrite.
-            raise ConcurrencyError(stream_id, expected_version, current + 1) from exc
+            # The stream already existed (expected 0): the transaction is void, nothing written.
+            raise ConcurrencyError(
+                stream_id, expected_version, self._version_after_failure(stream_id)
+            ) from exc
         for row in rows:
             metrics.EVENTS_APPENDED.labels(type=row["type"]).inc()
         return [
@@ -98,6 +102,13 @@ class EventStore:
                 }
             )
         return rows
+
+    def _version_after_failure(self, stream_id: str) -> int:
+        """The stream's version, read outside the failed transaction (for the 409 answer)."""
+        from libs.platform.database import reading
+
+        with reading(self.engine) as conn:
+            return self.stream_version(stream_id, conn=conn)
 
     @staticmethod
     def lock_appends(conn: Connection) -> None:

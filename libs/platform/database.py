@@ -72,3 +72,17 @@ def upsert(conn: Any, table: Any, values: dict[str, Any], keys: list[str]) -> No
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)
     conn.execute(statement)
+
+
+def insert_if_absent(conn: Any, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; True when the row was inserted."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(table.c[keys[0]])  # rowcount is unreliable here across drivers; a row is not
+    )
+    return conn.execute(statement).first() is not None

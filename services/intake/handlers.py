@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from libs.events.store import EventStore
-from libs.platform.database import reading
+from libs.platform.database import insert_if_absent, reading
 from services.intake.adapters.tables import attachments, idempotency_keys, ticket_numbers
 from services.intake.domain import tickets
 from services.intake.domain.numbers import candidate_number
@@ -97,12 +97,9 @@ def _claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str
 def _allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
     for attempt in range(100):
         number = candidate_number(_rng, attempt)
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(ticket_numbers).values(number=number, ticket_id=str(ticket_id)))
+        values = {"number": number, "ticket_id": str(ticket_id)}
+        if insert_if_absent(conn, ticket_numbers, values, ["number"]):
             return number
-        except IntegrityError:
-            continue
     raise RuntimeError("no free ticket number after 100 attempts")
 
 

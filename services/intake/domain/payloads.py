@@ -43,14 +43,15 @@ class OsTicketJson(Schema):
     )
 
 
-KNOWN = set(OsTicketJson().fields) | {"attachments"}
+_OSTICKET_JSON = OsTicketJson()  # stateless once built; building one per request is costly
+KNOWN = set(_OSTICKET_JSON.fields) | {"attachments"}
 
 
 def open_ticket_from_osticket(payload: Any, remote_ip: str | None) -> OpenTicket:
     if not isinstance(payload, dict) or not payload:
         raise ValidationFailed("the body must be a non-empty JSON object")
     try:
-        data = OsTicketJson().load(payload)
+        data = _OSTICKET_JSON.load(payload)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_": exc.messages}
         field_name = next(iter(messages))
