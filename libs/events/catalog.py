@@ -94,6 +94,10 @@ class EventCatalog:
             raise EventValidationError(name, errors)
         return event_type.version
 
+    def errors(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """What is wrong with `data` for the current schema of `name` (empty when valid)."""
+        return dict(self._schema(self.get(name)).validate(data))
+
     def _schema(self, event_type: EventType) -> Schema:
         # Schema instances are stateless once built and costly to build: one per type.
         schema = self._schemas.get(event_type.name)

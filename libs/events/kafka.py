@@ -96,7 +96,7 @@ def decode(
         raise DecodeError(f"undecodable record: {exc!r}") from exc
     try:
         version, data = catalog.upcast(event.type, event.schema_version, event.data)
-        errors = catalog.get(event.type).schema().validate(data)
+        errors = catalog.errors(event.type, data)
         if errors:
             raise ValueError(f"schema-invalid {event.type}: {errors}")
     except Exception as exc:

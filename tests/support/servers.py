@@ -8,6 +8,7 @@ carrying the server's log tail, so a broken environment fails loudly instead of 
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import email
@@ -189,14 +190,14 @@ def _kill_leftover_processes() -> None:
             process.kill(STOP_TIMEOUT_S)
 
 
-class _Server:
+class _Server(abc.ABC):
     """Context-manager plumbing shared by the helpers with start()/stop()."""
 
-    def start(self) -> float:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> float: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()
