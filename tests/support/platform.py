@@ -158,7 +158,7 @@ def start_distributed(
     database_url: str,
     bootstrap: str,
     smtp_url: str | None = None,
-    fetch_max_wait_ms: int = 20,
+    fetch_max_wait_ms: int = 100,
 ) -> Deployment:
     settings = {
         "database_url": database_url,
