@@ -8,7 +8,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from libs.events.catalog import EventCatalog
-from libs.events.types.fields import CHANNELS, ConfigId, Priority
+from libs.events.types.fields import CHANNELS, FILTER_ACTIONS, FILTER_OPS, ConfigId, Priority
 
 Status = fields.String(
     load_default="active", validate=validate.OneOf(("active", "archived", "disabled"))
@@ -91,43 +91,12 @@ class ScheduleDefined(Schema):
 
 class Rule(Schema):
     field = fields.String(required=True)
-    op = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            (
-                "equal",
-                "not_equal",
-                "contains",
-                "not_contains",
-                "starts_with",
-                "ends_with",
-                "match",
-                "not_match",
-            )
-        ),
-    )
+    op = fields.String(required=True, validate=validate.OneOf(FILTER_OPS))
     value = fields.String(required=True)
 
 
 class Action(Schema):
-    type = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            (
-                "reject",
-                "department",
-                "priority",
-                "sla_plan",
-                "assign_agent",
-                "assign_team",
-                "help_topic",
-                "status",
-                "disable_autoresponse",
-                "add_collaborator",
-                "canned_response",
-            )
-        ),
-    )
+    type = fields.String(required=True, validate=validate.OneOf(FILTER_ACTIONS))
     value = fields.Raw(allow_none=True, load_default=None)
 
 

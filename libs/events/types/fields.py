@@ -7,6 +7,13 @@ from marshmallow import Schema, fields, validate
 PRIORITIES = ("low", "normal", "high", "emergency")
 CHANNELS = ("email", "web", "api", "agent", "event", "phone", "other")
 STATUSES = ("open", "resolved", "closed", "archived", "deleted")
+FILTER_OPS = (
+    "equal", "not_equal", "contains", "not_contains", "starts_with", "ends_with", "match", "not_match",
+)  # fmt: skip
+FILTER_ACTIONS = (
+    "reject", "department", "priority", "sla_plan", "assign_agent", "assign_team", "help_topic",
+    "status", "disable_autoresponse", "add_collaborator", "canned_response",
+)  # fmt: skip
 
 Priority = lambda **kw: fields.String(validate=validate.OneOf(PRIORITIES), **kw)  # noqa: E731
 TicketId = lambda **kw: fields.UUID(**kw)  # noqa: E731

@@ -14,34 +14,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from libs.events.types.fields import CHANNELS, FILTER_ACTIONS, FILTER_OPS, PRIORITIES
+
 # Kept in step with libs.events.types.fields (a test checks); the domain imports no schema library.
-CHANNELS = ("email", "web", "api", "agent", "event", "phone", "other")
-PRIORITIES = ("low", "normal", "high", "emergency")
+
 INITIAL_STATUSES = ("open", "resolved", "closed")  # osTicket: open or closed states only
 
 PLAIN_FIELDS = ("email", "name", "subject", "body", "to", "cc", "reply_to", "help_topic")
 HEADER_PREFIX = "header:"
 FORM_FIELD_PREFIX = "field:"
-OPS = (
-    "equal",
-    "not_equal",
-    "contains",
-    "not_contains",
-    "starts_with",
-    "ends_with",
-    "match",
-    "not_match",
-)
+OPS = FILTER_OPS  # the contract's list (libs/events/types)
 ID_ACTIONS = ("department", "sla_plan", "assign_agent", "assign_team", "help_topic")
-ACTION_TYPES = (
-    "reject",
-    *ID_ACTIONS,
-    "priority",
-    "status",
-    "disable_autoresponse",
-    "add_collaborator",
-    "canned_response",
-)
+ACTION_TYPES = FILTER_ACTIONS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
