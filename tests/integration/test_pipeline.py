@@ -3,6 +3,7 @@ notify -> query, with an injected clock for the overdue timer."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -160,3 +161,64 @@ def test_replayed_query_projection_equals_the_live_one(desk: EventStore, tmp_pat
     assert replay(platform, "query") > 0
     assert snapshot() == live
     assert len(list((tmp_path / "maildrop").glob("*.eml"))) == 3  # replay never re-sends mail
+
+
+def test_agents_see_only_their_departments_tickets(desk: EventStore, tmp_path: Path) -> None:
+    from libs.platform.access import verify_agent_token
+    from libs.platform.errors import NotFound
+
+    subs = subscribers(desk, tmp_path / "maildrop")
+    number = new_ticket(desk)  # routed to department 1 (Support)
+    _, outsider_token = create_agent(
+        desk, email="o@example.com", name="O", password=None, department_id=2
+    )
+    _, member_token = create_agent(
+        desk, email="m@example.com", name="M", password=None, department_id=1
+    )
+    settle(subs)
+    with reading(desk.engine) as conn:
+        outsider = verify_agent_token(conn, outsider_token)
+        member = verify_agent_token(conn, member_token)
+        assert outsider is not None and member is not None
+        with pytest.raises(NotFound):
+            readers.get_ticket(conn, number, outsider)
+        with pytest.raises(NotFound):
+            readers.ticket_events(conn, desk, number, outsider)
+        assert (
+            readers.queue(conn, "open", outsider, page=1, per_page=50, sort="-created")["total"]
+            == 0
+        )
+        assert readers.get_ticket(conn, number, member)["number"] == number
+        assert (
+            readers.queue(conn, "open", member, page=1, per_page=50, sort="-created")["total"] == 1
+        )
+
+
+def test_a_run_of_dead_letters_stops_the_subscription(desk: EventStore) -> None:
+    from libs.events import ANY_VERSION, NewEvent
+    from libs.events.dead_letters import TableDeadLetters
+    from libs.events.subscription import Subscription, SubscriptionProcessor, SubscriptionStopped
+
+    def broken(_event: object, _uow: object) -> None:
+        raise RuntimeError("bad deploy")
+
+    for _ in range(3):
+        desk.append(
+            f"ticket-{uuid.uuid4()}",
+            [NewEvent("TicketStatusChanged", {"status": "open", "by": {"kind": "system"}})],
+            ANY_VERSION,
+        )
+    events = [e for e in desk.read_all(0, 100) if e.type == "TicketStatusChanged"]
+    processor = SubscriptionProcessor(
+        Subscription("broken", {"TicketStatusChanged": broken}),
+        desk,
+        TableDeadLetters(desk.clock),
+        desk.clock,
+        max_attempts=1,
+        max_consecutive_dead_letters=3,
+    )
+    processor.process(events[:2])
+    assert processor.stopped_reason is None
+    with pytest.raises(SubscriptionStopped):
+        processor.process(events[2:])
+    assert "3 dead letters in a row" in (processor.stopped_reason or "")
