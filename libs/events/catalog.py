@@ -7,7 +7,7 @@ all generated from this registry, so they cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema
@@ -46,8 +46,6 @@ class EventType:
     schema: type[Schema]
     stream: str  # the stream category it belongs to: ticket, config, notification
     description: str
-    # schema classes of older versions, for docs and for validating golden logs
-    history: dict[int, type[Schema]] = field(default_factory=dict)
 
 
 class EventCatalog:

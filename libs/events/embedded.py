@@ -82,5 +82,4 @@ class EmbeddedSubscriber:
         self._waiter.wait(timeout)
 
     def close(self) -> None:
-        if hasattr(self._waiter, "close"):
-            self._waiter.close()
+        self._waiter.close()

@@ -356,8 +356,7 @@ class RelayWorker:
 
     def close(self) -> None:
         self.relay.close()
-        if hasattr(self._waiter, "close"):
-            self._waiter.close()
+        self._waiter.close()
 
 
 def broker_reachable(bootstrap: Sequence[str], timeout_s: float = 2.0) -> bool:

@@ -59,13 +59,6 @@ class Runner:
         for thread in self._threads:
             thread.join(timeout)
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def alive(self) -> bool:
-        return all(t.is_alive() for t in self._threads) and not self._stop.is_set()
-
     def _loop(self, worker: Worker) -> None:
         backoff = self.poll_interval
         try:

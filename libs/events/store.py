@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
@@ -23,7 +22,7 @@ from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.errors import ConcurrencyError, PoisonEvent
 from libs.events.tables import events
 from libs.events.wakeup import notify_appended
-from libs.platform.database import reading
+from libs.platform.database import as_utc, reading
 
 # Pass as expected_version to append without a concurrency check (system facts, e.g. a timer).
 ANY_VERSION = -1
@@ -105,8 +104,6 @@ class EventStore:
 
     def _version_after_failure(self, stream_id: str) -> int:
         """The stream's version, read outside the failed transaction (for the 409 answer)."""
-        from libs.platform.database import reading
-
         with reading(self.engine) as conn:
             return self.stream_version(stream_id, conn=conn)
 
@@ -186,9 +183,7 @@ class EventStore:
             version, data = self.catalog.upcast(row["type"], row["schema_version"], row["data"])
         except PoisonEvent as exc:
             version, data, poison = row["schema_version"], row["data"], str(exc)
-        when = row["time"]
-        if when.tzinfo is None:  # SQLite keeps no zone; the store writes UTC only
-            when = when.replace(tzinfo=UTC)
+        when = as_utc(row["time"])
         return RecordedEvent(
             position=row["position"],
             event_id=uuid.UUID(str(row["event_id"])),

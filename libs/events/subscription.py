@@ -86,7 +86,7 @@ Handler = Callable[[RecordedEvent, UnitOfWork], None]
 class Subscription:
     name: str
     handlers: Mapping[str, Handler]
-    # Stream categories it reads (its Kafka topics); None = every category.
+    # Stream categories it reads, i.e. its Kafka topics (the embedded backend reads them all).
     categories: frozenset[str] = field(default_factory=lambda: frozenset({"ticket", "config"}))
 
     def handler_for(self, event_type: str) -> Handler | None:

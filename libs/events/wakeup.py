@@ -19,12 +19,19 @@ class CommitSignal:
     """In-process: set after any transaction on the engine commits."""
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._event = threading.Event()
-        event.listen(engine, "commit", lambda _conn: self._event.set())
+        event.listen(engine, "commit", self._committed)
+
+    def _committed(self, _conn: Any) -> None:
+        self._event.set()
 
     def wait(self, timeout: float) -> None:
         self._event.wait(timeout)
         self._event.clear()
+
+    def close(self) -> None:
+        event.remove(self.engine, "commit", self._committed)
 
 
 def notify_appended(conn: Any) -> None:

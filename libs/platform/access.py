@@ -61,6 +61,10 @@ class ApiKey:
     ip_allow: list[str]
     can_create_tickets: bool
 
+    def allows(self, remote_ip: str | None) -> bool:
+        """An empty allow-list admits any address."""
+        return not self.ip_allow or _ip_allowed(remote_ip, self.ip_allow)
+
 
 @dataclass(frozen=True)
 class Agent:
@@ -132,8 +136,8 @@ def project_api_key(conn: Connection, data: dict[str, Any]) -> None:
     )
 
 
-def verify_api_key(conn: Connection, key: str | None, remote_ip: str | None) -> ApiKey | str | None:
-    """The key if valid and allowed from `remote_ip`; None if unknown; "ip" if the IP is refused."""
+def verify_api_key(conn: Connection, key: str | None) -> ApiKey | None:
+    """The active key `key` names, or None; where it may be used from is `ApiKey.allows`."""
     prefix = _split(key or "", "k")
     if prefix is None:
         return None
@@ -144,8 +148,6 @@ def verify_api_key(conn: Connection, key: str | None, remote_ip: str | None) -> 
         or not hmac.compare_digest(row["key_hash"], _digest(key or ""))
     ):
         return None
-    if row["ip_allow"] and not _ip_allowed(remote_ip, row["ip_allow"]):
-        return "ip"
     return ApiKey(row["id"], row["prefix"], list(row["ip_allow"]), row["can_create_tickets"])
 
 

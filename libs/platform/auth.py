@@ -11,15 +11,14 @@ from libs.platform.errors import Forbidden, Unauthorized
 
 def require_api_key(engine: Engine, key: str | None, remote_ip: str | None) -> access.ApiKey:
     with reading(engine) as conn:
-        result = access.verify_api_key(conn, key, remote_ip)
-    if result is None:
+        api_key = access.verify_api_key(conn, key)
+    if api_key is None:
         raise Unauthorized("Valid API key required")
-    if result == "ip":
+    if not api_key.allows(remote_ip):
         raise Forbidden("API key not authorized from this source IP")
-    assert isinstance(result, access.ApiKey)
-    if not result.can_create_tickets:
+    if not api_key.can_create_tickets:
         raise Unauthorized("API key not authorized")
-    return result
+    return api_key
 
 
 def require_agent(engine: Engine, authorization: str | None) -> access.Agent:

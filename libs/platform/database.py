@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 READ_ONLY = "deskstream_read_only"
+
+
+def as_utc(value: datetime) -> datetime:
+    """Times are stored in UTC; SQLite hands them back without a zone, PostgreSQL with one."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @contextmanager

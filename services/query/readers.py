@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
 from libs.events.store import EventStore
 from libs.platform.access import Agent
+from libs.platform.database import as_utc
 from libs.platform.errors import NotFound, ValidationFailed
 from services.query.adapters.tables import query_names, thread_entries, tickets
 
@@ -24,7 +25,7 @@ SORTS = {
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return as_utc(value).isoformat()
 
 
 def _names(conn: Connection) -> dict[tuple[str, int], str]:

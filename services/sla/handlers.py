@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from sqlalchemy import and_, select, update
 
@@ -11,7 +10,7 @@ from libs.events.clock import Clock
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.store import ANY_VERSION, EventStore
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
-from libs.platform.database import reading, upsert
+from libs.platform.database import as_utc, reading, upsert
 from services.sla.adapters.tables import sla_departments, sla_plans, sla_tickets
 from services.sla.domain.due_dates import Plan, choose_plan, due_at
 
@@ -154,7 +153,7 @@ class OverdueTimer:
                     .values(overdue=True)
                 ).rowcount
                 if changed == 1:
-                    when = due_time if due_time.tzinfo else due_time.replace(tzinfo=UTC)
+                    when = as_utc(due_time)
                     self.store.append(
                         stream_id,
                         [
@@ -177,7 +176,3 @@ class OverdueTimer:
 
     def close(self) -> None:
         """Nothing held between runs."""
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -197,3 +197,17 @@ def test_forwarded_client_is_believed_only_from_a_trusted_proxy(
         ).status_code
         == 201
     )
+
+
+def test_the_callers_trace_rides_with_the_ticket(
+    client: FlaskClient, api_key: str, platform: Platform
+) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    headers = {"X-API-Key": api_key, "traceparent": traceparent}
+    response = client.post(
+        "/api/tickets.json", json=GOOD, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    )
+    assert response.status_code == 201
+    created = next(e for e in platform.store.read_all(0, 100) if e.type == "TicketCreated")
+    assert created.metadata["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert created.metadata["actor"].startswith("apikey:")

@@ -12,20 +12,7 @@ from libs.events.catalog import EventCatalog, topic_for
 from libs.events.envelope import cloudevent_type, parse_cloudevent_type
 from libs.events.errors import EventValidationError, PoisonEvent, UnknownEventType
 from libs.events.types import CATALOG
-
-
-def ticket_created(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "ticket_id": str(uuid.uuid4()),
-        "number": "123456",
-        "subject": "Printer on fire",
-        "channel": "api",
-        "requester": {"email": "ada@example.com", "name": "Ada"},
-        "entry_id": str(uuid.uuid4()),
-        "body": "It is on fire.",
-    }
-    data.update(overrides)
-    return data
+from tests.support.builders import ticket_created
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import pytest
 from libs.events.envelope import RecordedEvent
 from libs.events.kafka import DecodeError, decode, encode
 from libs.events.types import CATALOG
+from tests.support.builders import ticket_created
 
 TICKET_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -27,15 +28,7 @@ def recorded(**overrides: Any) -> RecordedEvent:
         type="TicketCreated",
         schema_version=1,
         time=datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC),
-        data={
-            "ticket_id": str(TICKET_ID),
-            "number": "123456",
-            "subject": "Printer on fire",
-            "channel": "api",
-            "requester": {"email": "ada@example.com", "name": "Ada"},
-            "entry_id": str(uuid.uuid4()),
-            "body": "It is on fire.",
-        },
+        data=ticket_created(ticket_id=str(TICKET_ID)),
         metadata={"correlation_id": "corr-1", "actor": "api"},
     )
     return replace(event, **overrides)
