@@ -37,12 +37,21 @@ class DepartmentDefined(Schema):
         load_default="members_and_extended",
         validate=validate.OneOf(("members_and_extended", "members", "admin", "none")),
     )
+    auto_assign = fields.Nested(lambda: AutoAssign(), allow_none=True, load_default=None)
     default = fields.Boolean(load_default=False)
 
 
+ASSIGN_STRATEGIES = ("round_robin", "fewest_open")
+
+
 class AutoAssign(Schema):
+    """A fixed agent and/or team, or a strategy over the department's available members."""
+
     agent_id = ConfigId(allow_none=True, load_default=None)
     team_id = ConfigId(allow_none=True, load_default=None)
+    strategy = fields.String(
+        allow_none=True, load_default=None, validate=validate.OneOf(ASSIGN_STRATEGIES)
+    )
 
 
 class HelpTopicDefined(Schema):
@@ -59,7 +68,16 @@ class HelpTopicDefined(Schema):
 class SlaPlanDefined(Schema):
     id = ConfigId(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    grace_hours = fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False))
+    # The resolution target (osTicket's grace period), at most a year as in osTicket.
+    grace_hours = fields.Float(
+        required=True, validate=validate.Range(min=0, max=8760, min_inclusive=False)
+    )
+    # Optional first-response target: due first while no agent has responded.
+    first_response_hours = fields.Float(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=0, max=8760, min_inclusive=False),
+    )
     schedule_id = ConfigId(allow_none=True, load_default=None)
     transient = fields.Boolean(load_default=False)
     alerts_enabled = fields.Boolean(load_default=True)

@@ -33,6 +33,11 @@ class TicketCreated(Schema):
     alert = fields.Boolean(load_default=True)
     source_ip = fields.String(allow_none=True, load_default=None)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(), load_default=dict)
+    # Email meta-data for filters (empty for other channels).
+    to = fields.List(fields.String(), load_default=list)
+    cc = fields.List(fields.String(), load_default=list)
+    reply_to = fields.String(allow_none=True, load_default=None)
+    headers = fields.Dict(keys=fields.String(), load_default=dict)
 
 
 class MessageAppended(Schema):
@@ -107,14 +112,22 @@ class CollaboratorChanged(Schema):
     by = fields.Nested(Author, required=True)
 
 
+SLA_TARGETS = ("first_response", "resolution")
+
+
 class SlaApplied(Schema):
     sla_plan_id = ConfigId(allow_none=True, load_default=None)
     grace_hours = fields.Float(required=True)
     due_at = fields.AwareDateTime(required=True, format="iso")
+    # Which target the due date measures; first response while no agent has answered.
+    target = fields.String(load_default="resolution", validate=validate.OneOf(SLA_TARGETS))
+    schedule_id = ConfigId(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
 
 
 class TicketOverdue(Schema):
     due_at = fields.AwareDateTime(required=True, format="iso")
+    target = fields.String(load_default="resolution", validate=validate.OneOf(SLA_TARGETS))
 
 
 class TicketMerged(Schema):
