@@ -1,7 +1,13 @@
-"""Rebuild a projection from position 0: clear its tables and tracking, then catch up from the
-store with the embedded subscriber (the same code path in either backend)."""
+"""Rebuild a service's state from position 0: clear its tables and tracking, then catch up from
+the store with the embedded subscriber (the same code path in either backend).
+
+Services that append events (routing, sla) replay with their appends dropped: every event they
+decide was appended the first time and is read back from the log in its place.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 from sqlalchemy import delete
 
@@ -16,20 +22,28 @@ from services.workers import subscription_for
 
 TABLES = {
     "query": [query_tables.tickets, query_tables.thread_entries, query_tables.query_names],
-    "routing": [routing_tables.routing_departments, routing_tables.routing_help_topics],
-    "sla": [sla_tables.sla_plans, sla_tables.sla_departments, sla_tables.sla_tickets],
+    "routing": [
+        routing_tables.routing_departments,
+        routing_tables.routing_help_topics,
+        routing_tables.routing_filters,
+        routing_tables.routing_agents,
+        routing_tables.routing_templates,
+        routing_tables.routing_tickets,
+        routing_tables.routing_rotations,
+    ],
+    "sla": [
+        sla_tables.sla_plans,
+        sla_tables.sla_schedules,
+        sla_tables.sla_departments,
+        sla_tables.sla_tickets,
+    ],
     # notifications_sent is kept: a rebuild must never resend mail.
     "notify": [notify_tables.notify_tickets, notify_tables.notify_departments],
 }
 
-REPLAY_SUFFIX = "-replay"
-
 
 def replay(platform: Platform, projection: str) -> int:
-    if projection in ("routing", "sla"):
-        # Their handlers append events; replaying them would append again. Rebuild state only.
-        raise SystemExit(f"{projection} replay rebuilds state in issue #4; not available yet")
-    subscription = subscription_for(platform, projection)
+    subscription = dataclasses.replace(subscription_for(platform, projection), replaying=True)
     with platform.store.transaction() as conn:
         for table in TABLES[projection]:
             conn.execute(delete(table))

@@ -14,6 +14,7 @@ from services.platform import Platform
 from services.query import handlers as query_handlers
 from services.routing import handlers as routing_handlers
 from services.sla import handlers as sla_handlers
+from services.sla.timer import OverdueTimer
 
 WORKER_SERVICES = ("routing", "sla", "notify", "query")
 
@@ -55,7 +56,7 @@ def workers_for(platform: Platform, services: list[str]) -> list[Worker]:
         else:
             workers.append(EmbeddedSubscriber(subscription, platform.store, platform.clock))
         if service == "sla":
-            workers.append(sla_handlers.OverdueTimer(platform.store, platform.clock))
+            workers.append(OverdueTimer(platform.store, platform.clock))
     return workers
 
 

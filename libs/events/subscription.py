@@ -67,11 +67,13 @@ class UnitOfWork:
 class PendingAppends:
     """Appends a batch's handlers asked for, written together right before its commit."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, discard: bool = False) -> None:
         self._appends: list[tuple[str, list[NewEvent], int]] = []
+        self._discard = discard
 
     def add(self, stream_id: str, new_events: list[NewEvent], expected_version: int) -> None:
-        self._appends.append((stream_id, new_events, expected_version))
+        if not self._discard:
+            self._appends.append((stream_id, new_events, expected_version))
 
     def write(self, store: EventStore, conn: Connection) -> None:
         for stream_id, new_events, expected_version in self._appends:
@@ -88,6 +90,9 @@ class Subscription:
     handlers: Mapping[str, Handler]
     # Stream categories it reads, i.e. its Kafka topics (the embedded backend reads them all).
     categories: frozenset[str] = field(default_factory=lambda: frozenset({"ticket", "config"}))
+    # Rebuilding state from the log: the events its handlers decide are already there, so
+    # they are validated and dropped instead of appended again.
+    replaying: bool = False
 
     def handler_for(self, event_type: str) -> Handler | None:
         return self.handlers.get(event_type)
@@ -171,7 +176,7 @@ class SubscriptionProcessor:
     def _commit(self, batch: Sequence[RecordedEvent], on_commit: CommitHook | None) -> None:
         with self.store.engine.begin() as conn:
             tracked = _Tracking(conn, self.name)
-            pending = PendingAppends()
+            pending = PendingAppends(discard=self.subscription.replaying)
             for event in batch:
                 self._apply(conn, tracked, event, pending)
             tracked.flush()

@@ -1,106 +1,234 @@
-"""sla's subscription (plans and due dates) and its overdue timer."""
+"""sla's subscription: plans, schedules and ticket events -> each open ticket's due date.
+
+Every due date is a function of the events before it (the routing, reopen or response event's
+own time, and the config as it stands in the log), so a replay recomputes the same dates.
+`SlaApplied` is appended only when the plan, target or due date actually changes.
+"""
 
 from __future__ import annotations
 
-import threading
+import json
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 
-from libs.events.clock import Clock
 from libs.events.envelope import NewEvent, RecordedEvent
-from libs.events.store import ANY_VERSION, EventStore
+from libs.events.store import ANY_VERSION
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
-from libs.platform.database import as_utc, reading, upsert
-from services.sla.adapters.tables import sla_departments, sla_plans, sla_tickets
-from services.sla.domain.due_dates import Plan, choose_plan, due_at
+from libs.platform.database import as_utc, insert_if_absent, upsert
+from services.sla.adapters.tables import sla_departments, sla_plans, sla_schedules, sla_tickets
+from services.sla.domain.calendar import Schedule
+from services.sla.domain.due_dates import Plan, due_date, replan
 
-OPEN_STATUSES = frozenset({"open"})
+OPEN = "open"
+
+# Parsed schedules by definition text: zone lookups and validation once per definition.
+_schedules: dict[str, Schedule] = {}
+
+
+# -- configuration ------------------------------------------------------------------------------
 
 
 def on_plan(event: RecordedEvent, uow: UnitOfWork) -> None:
     d = event.data
-    upsert(
-        uow.conn,
-        sla_plans,
-        {
-            "id": d["id"],
-            "grace_hours": d["grace_hours"],
-            "schedule_id": d.get("schedule_id"),
-            "transient": d.get("transient", False),
-            "is_default": d.get("default", False),
-        },
-        ["id"],
-    )
+    row = {
+        "id": d["id"],
+        "grace_hours": d["grace_hours"],
+        "schedule_id": d.get("schedule_id"),
+        "transient": d.get("transient", False),
+        "is_default": d.get("default", False),
+        "first_response_hours": d.get("first_response_hours"),
+        "alerts_enabled": d.get("alerts_enabled", True),
+    }
+    upsert(uow.conn, sla_plans, row, ["id"])
+
+
+def on_schedule(event: RecordedEvent, uow: UnitOfWork) -> None:
+    upsert(uow.conn, sla_schedules, {"id": event.data["id"], "definition": event.data}, ["id"])
 
 
 def on_department(event: RecordedEvent, uow: UnitOfWork) -> None:
-    upsert(
-        uow.conn,
-        sla_departments,
-        {"id": event.data["id"], "sla_plan_id": event.data.get("sla_plan_id")},
-        ["id"],
-    )
+    row = {"id": event.data["id"], "sla_plan_id": event.data.get("sla_plan_id")}
+    upsert(uow.conn, sla_departments, row, ["id"])
+
+
+# -- tickets ------------------------------------------------------------------------------------
+
+
+def on_created(event: RecordedEvent, uow: UnitOfWork) -> None:
+    row = {
+        "stream_id": event.stream_id,
+        "is_open": True,
+        "overdue": False,
+        "responded": False,
+        "clock_start": event.time,
+    }
+    insert_if_absent(uow.conn, sla_tickets, row, ["stream_id"])
 
 
 def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
-    plans = {
-        r.id: Plan(r.id, r.grace_hours, r.schedule_id, r.transient, r.is_default)
-        for r in uow.conn.execute(select(sla_plans))
-    }
+    d = event.data
+    ticket = _ticket(uow, event)
     department = uow.conn.execute(
-        select(sla_departments.c.sla_plan_id).where(
-            sla_departments.c.id == event.data["department_id"]
-        )
+        select(sla_departments.c.sla_plan_id).where(sla_departments.c.id == d["department_id"])
     ).first()
     # Config travels on its own topic and may arrive after the ticket: wait for it rather than
     # settle for a wrong (default) plan or none. Routing only names departments that exist.
     if department is None:
         raise TransientError("the ticket's department has not arrived yet")
-    department_plan = department.sla_plan_id
-    wanted = event.data.get("sla_plan_id")
-    if (wanted is not None and wanted not in plans) or (
-        department_plan is not None and department_plan not in plans
-    ):
+    plans = _plans(uow)
+    wanted = [d.get("sla_plan_id"), department.sla_plan_id]
+    if any(plan_id is not None and plan_id not in plans for plan_id in wanted):
         raise TransientError("an SLA plan this ticket needs has not arrived yet")
-    plan = choose_plan(routed_plan_id=wanted, department_plan_id=department_plan, plans=plans)
-    if plan is None:
-        return  # no plan names this ticket and none is the default: it has no due date
-    # Measured from the routing event's own time: a replay computes the same due date.
-    due = due_at(event.time, plan)
-    uow.append(
-        event.stream_id,
-        [
-            NewEvent(
-                "SlaApplied",
-                {
-                    "sla_plan_id": plan.id,
-                    "grace_hours": plan.grace_hours,
-                    "due_at": due.isoformat(),
-                },
-            )
-        ],
-        ANY_VERSION,
+    plan = replan(
+        d.get("reason", "new"),
+        current_plan_id=ticket["sla_plan_id"],
+        routed_plan_id=d.get("sla_plan_id"),
+        department_plan_id=department.sla_plan_id,
+        plans=plans,
     )
-    upsert(
-        uow.conn,
-        sla_tickets,
-        {
-            "stream_id": event.stream_id,
-            "sla_plan_id": plan.id,
-            "due_at": due,
-            "is_open": True,
-            "overdue": False,
-        },
-        ["stream_id"],
-    )
+    ticket["department_id"] = d["department_id"]
+    _apply(event, uow, ticket, plan, reason=d.get("reason", "new"))
 
 
 def on_status(event: RecordedEvent, uow: UnitOfWork) -> None:
+    ticket = _ticket(uow, event)
+    is_open = event.data["status"] == OPEN
+    if is_open and not ticket["is_open"]:
+        # osTicket: a reopened ticket's clock restarts at the reopen, and overdue clears.
+        ticket.update(is_open=True, clock_start=event.time, overdue=False)
+        _apply(event, uow, ticket, _plans(uow).get(ticket["sla_plan_id"]), reason="reopen")
+        return
+    ticket.update(is_open=is_open, overdue=ticket["overdue"] and is_open)
+    _save(uow, ticket)
+
+
+def on_response(event: RecordedEvent, uow: UnitOfWork) -> None:
+    d = event.data
+    if d["kind"] != "response" or d["author"]["kind"] != "agent":
+        return
+    ticket = _ticket(uow, event)
+    if ticket["responded"]:
+        return
+    ticket["responded"] = True
+    if ticket["target"] == "first_response":
+        # The first-response target is met: it stops counting (and any overdue mark for it
+        # clears); the resolution target, from the same clock start, takes over.
+        ticket["overdue"] = False
+    _apply(event, uow, ticket, _plans(uow).get(ticket["sla_plan_id"]), reason="first_response")
+
+
+def on_priority(event: RecordedEvent, uow: UnitOfWork) -> None:
+    # No plan is chosen by priority (nor in osTicket): recomputing yields the same due date, so
+    # nothing is appended unless something else changed.
+    ticket = _ticket(uow, event)
+    _apply(event, uow, ticket, _plans(uow).get(ticket["sla_plan_id"]), reason="priority")
+
+
+def on_overdue(event: RecordedEvent, uow: UnitOfWork) -> None:
+    """The timer's mark, read back: a replay restores it, so the timer never marks twice."""
+    due = datetime.fromisoformat(event.data["due_at"])
+    uow.conn.execute(
+        update(sla_tickets)
+        .where(sla_tickets.c.stream_id == event.stream_id, sla_tickets.c.due_at == due)
+        .values(overdue=True)
+    )
+
+
+def on_closed_for_good(event: RecordedEvent, uow: UnitOfWork) -> None:
+    """A rejected or merged-away ticket is never due."""
     uow.conn.execute(
         update(sla_tickets)
         .where(sla_tickets.c.stream_id == event.stream_id)
-        .values(is_open=event.data["status"] in OPEN_STATUSES)
+        .values(is_open=False, overdue=False)
     )
+
+
+def _apply(
+    event: RecordedEvent,
+    uow: UnitOfWork,
+    ticket: dict[str, Any],
+    plan: Plan | None,
+    *,
+    reason: str,
+) -> None:
+    previous_due = as_utc(ticket["due_at"]) if ticket["due_at"] else None
+    before = (ticket["sla_plan_id"], previous_due, ticket["target"])
+    if plan is None:
+        ticket.update(sla_plan_id=None, due_at=None, target=None, overdue=False)
+        _save(uow, ticket)
+        return  # no plan names this ticket and none is the default: it has no due date
+    start = as_utc(ticket["clock_start"]) if ticket["clock_start"] else event.time
+    due = due_date(start, plan, _schedule(uow, plan.schedule_id), responded=ticket["responded"])
+    if due.at != previous_due:
+        ticket["overdue"] = False  # a new due date gets its own overdue mark
+    ticket.update(sla_plan_id=plan.id, due_at=due.at, target=due.target)
+    _save(uow, ticket)
+    if (plan.id, due.at, due.target) == before:
+        return
+    applied = {
+        "sla_plan_id": plan.id,
+        "grace_hours": due.hours,
+        "due_at": due.at.isoformat(),
+        "target": due.target,
+        "schedule_id": plan.schedule_id,
+        "reason": reason,
+    }
+    uow.append(event.stream_id, [NewEvent("SlaApplied", applied)], ANY_VERSION)
+
+
+def _ticket(uow: UnitOfWork, event: RecordedEvent) -> dict[str, Any]:
+    row = uow.conn.execute(
+        select(sla_tickets).where(sla_tickets.c.stream_id == event.stream_id)
+    ).first()
+    if row is not None:
+        return dict(row._mapping)
+    # Tracked before this service kept the clock start: count from this event.
+    return {
+        "stream_id": event.stream_id,
+        "sla_plan_id": None,
+        "due_at": None,
+        "is_open": True,
+        "overdue": False,
+        "department_id": None,
+        "clock_start": event.time,
+        "responded": False,
+        "target": None,
+    }
+
+
+def _save(uow: UnitOfWork, ticket: dict[str, Any]) -> None:
+    upsert(uow.conn, sla_tickets, ticket, ["stream_id"])
+
+
+def _plans(uow: UnitOfWork) -> dict[int, Plan]:
+    return {
+        r.id: Plan(
+            r.id,
+            r.grace_hours,
+            r.schedule_id,
+            r.transient,
+            r.is_default,
+            r.first_response_hours,
+            r.alerts_enabled,
+        )
+        for r in uow.conn.execute(select(sla_plans))
+    }
+
+
+def _schedule(uow: UnitOfWork, schedule_id: int | None) -> Schedule | None:
+    if schedule_id is None:
+        return None  # around the clock
+    definition = uow.conn.execute(
+        select(sla_schedules.c.definition).where(sla_schedules.c.id == schedule_id)
+    ).scalar_one_or_none()
+    if definition is None:
+        raise TransientError(f"schedule {schedule_id} has not arrived yet")
+    key = json.dumps(definition, sort_keys=True)
+    if key not in _schedules:
+        _schedules[key] = Schedule.from_definition(definition)
+    return _schedules[key]
 
 
 def subscription() -> Subscription:
@@ -108,71 +236,15 @@ def subscription() -> Subscription:
         "sla",
         {
             "SlaPlanDefined": on_plan,
+            "ScheduleDefined": on_schedule,
             "DepartmentDefined": on_department,
+            "TicketCreated": on_created,
             "TicketRouted": on_routed,
             "TicketStatusChanged": on_status,
+            "MessageAppended": on_response,
+            "TicketPriorityChanged": on_priority,
+            "TicketOverdue": on_overdue,
+            "TicketRejected": on_closed_for_good,
+            "TicketMerged": on_closed_for_good,
         },
     )
-
-
-class OverdueTimer:
-    """Appends TicketOverdue once per due date, for open tickets whose due time has passed.
-
-    Exactly once: the conditional UPDATE (overdue false -> true for this due date) and the
-    append commit together, so a second timer replica or a restart finds nothing to do.
-    """
-
-    name = "sla-timer"
-
-    def __init__(
-        self, store: EventStore, clock: Clock, batch_size: int = 500, interval_s: float = 0.25
-    ) -> None:
-        self.interval_s = interval_s
-        self.store = store
-        self.clock = clock
-        self.batch_size = batch_size
-
-    def run_once(self) -> int:
-        now = self.clock.now()
-        t = sla_tickets.c
-        with reading(self.store.engine) as conn:
-            due = conn.execute(
-                select(t.stream_id, t.due_at)
-                .where(t.is_open.is_(True), t.overdue.is_(False), t.due_at <= now)
-                .order_by(t.due_at)
-                .limit(self.batch_size)
-            ).all()
-        marked = 0
-        for stream_id, due_time in due:
-            with self.store.transaction() as conn:
-                changed = conn.execute(
-                    update(sla_tickets)
-                    .where(
-                        and_(t.stream_id == stream_id, t.overdue.is_(False), t.due_at == due_time)
-                    )
-                    .values(overdue=True)
-                ).rowcount
-                if changed == 1:
-                    when = as_utc(due_time)
-                    self.store.append(
-                        stream_id,
-                        [
-                            NewEvent(
-                                "TicketOverdue",
-                                {"due_at": when.isoformat()},
-                                metadata={"actor": "sla"},
-                            )
-                        ],
-                        ANY_VERSION,
-                        conn=conn,
-                    )
-                    marked += 1
-        return marked
-
-    def wait_for_work(self, timeout: float) -> None:
-        # Due dates are hours away when set: a quarter-second look keeps overdue marks well
-        # inside a second of the due time without querying fifty times a second.
-        threading.Event().wait(min(timeout, self.interval_s))
-
-    def close(self) -> None:
-        """Nothing held between runs."""

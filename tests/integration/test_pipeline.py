@@ -27,7 +27,7 @@ from services.query import handlers as query_handlers
 from services.query import readers
 from services.routing import handlers as routing_handlers
 from services.sla import handlers as sla_handlers
-from services.sla.handlers import OverdueTimer
+from services.sla.timer import OverdueTimer
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
