@@ -17,12 +17,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table, select
+from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table, func, select
 
 from libs.events.store import EventStore
 from libs.events.tables import metadata
+from libs.events.types.config import config_stream_id
 from libs.platform.configuration import define, next_id
 from libs.platform.database import upsert
+from libs.platform.errors import ValidationFailed
 
 api_keys = Table(
     "api_keys",
@@ -161,6 +163,10 @@ def _ip_allowed(remote_ip: str | None, allow: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in allow)
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
 def create_agent(
     store: EventStore,
     *,
@@ -173,8 +179,7 @@ def create_agent(
     actor: str = "cli",
 ) -> tuple[int, str]:
     """Define a new agent with an API token; returns (id, token). Token shown once, stored hashed."""
-    token, prefix, digest = _new_secret("t")
-    password_hash = _hasher.hash(password) if password else None
+    password_hash = hash_password(password) if password else None
     with store.transaction() as conn:
         store.lock_appends(conn)
         agent_id = next_id(conn, "agent")
@@ -183,8 +188,6 @@ def create_agent(
             "email": email,
             "name": name,
             "username": username or email.split("@")[0],
-            "password_hash": password_hash,
-            "token_hash": f"{prefix}:{digest}",
             "department_id": department_id,
             "extended_access": [],
             "permissions": [],
@@ -193,9 +196,71 @@ def create_agent(
             "admin": admin,
             "active": True,
         }
-        define(store, "agent", data, conn=conn, expected_version=0, actor=actor)
-        project_agent(conn, data)
+        _, token = define_agent(
+            store, data, conn=conn, password_hash=password_hash, expected_version=0, actor=actor
+        )
+    assert token is not None  # a new agent always gets one
     return agent_id, token
+
+
+def define_agent(
+    store: EventStore,
+    data: dict[str, Any],
+    *,
+    conn: Connection,
+    password_hash: str | None = None,
+    expected_version: int | None = None,
+    actor: str = "cli",
+) -> tuple[int, str | None]:
+    """Append an agent's definition and keep its `agents` row in step, in the caller's
+    transaction (which holds the append lock). `data` is everything but the credentials.
+
+    A new agent gets an API token, returned once (else None); an existing one keeps its token
+    and, unless `password_hash` is given (see `hash_password`), its password. Returns
+    (new stream version, token). Email and username are unique (case-insensitively), and the
+    last active admin stays one.
+    """
+    previous = store.read_stream(config_stream_id("agent", data["id"]), conn=conn)
+    token = None
+    if previous:
+        kept = previous[-1].data
+        token_hash = kept.get("token_hash")
+        password_hash = password_hash or kept.get("password_hash")
+    else:
+        token, prefix, digest = _new_secret("t")
+        token_hash = f"{prefix}:{digest}"
+    _check_unique(conn, data)
+    _check_an_admin_remains(conn, data)
+    full = {**data, "password_hash": password_hash, "token_hash": token_hash}
+    version = define(
+        store, "agent", full, conn=conn, expected_version=expected_version, actor=actor
+    )
+    project_agent(conn, full)
+    return version, token
+
+
+def _check_unique(conn: Connection, data: dict[str, Any]) -> None:
+    for key in ("email", "username"):
+        taken = conn.execute(
+            select(agents.c.id).where(
+                func.lower(agents.c[key]) == data[key].lower(), agents.c.id != data["id"]
+            )
+        ).first()
+        if taken is not None:
+            message = f"another agent has {key} {data[key]!r}"
+            raise ValidationFailed(f"{key}: {message}", field=key, errors={key: [message]})
+
+
+def _check_an_admin_remains(conn: Connection, data: dict[str, Any]) -> None:
+    if data["admin"] and data["active"]:
+        return
+    admins = select(agents.c.id).where(agents.c.admin.is_(True), agents.c.active.is_(True))
+    if conn.execute(admins.where(agents.c.id == data["id"])).first() is None:
+        return  # was no active admin before either
+    if conn.execute(admins.where(agents.c.id != data["id"]).limit(1)).first() is None:
+        where = "active" if data["admin"] else "admin"
+        message = "this is the last active admin; make another agent admin first"
+        raise ValidationFailed(f"{where}: {message}", field=where, errors={where: [message]})
 
 
 def project_agent(conn: Connection, data: dict[str, Any]) -> None:

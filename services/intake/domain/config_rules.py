@@ -1,0 +1,216 @@
+"""Admin configuration: a request body -> a `<Thing>Defined` state, and the checks it must pass.
+
+`parse` loads a body with the thing's event schema (the server owns `id` and, for agents, the
+credential hashes; an agent body may carry a write-only `password`). `check` is what a schema
+cannot say: references to other things exist, an auto-assign rule names one target, a filter or
+schedule compiles. Every refusal is a `ValidationFailed` whose `field` is a path into the body
+(`rules[0].value`, `hours.mon[1]`, `auto_assign.team_id`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+
+from libs.events.types.config import CONFIG_TYPES
+from libs.platform.errors import ValidationFailed
+from services.routing.domain.filters import Filter, InvalidFilter
+from services.sla.domain.calendar import InvalidSchedule, Schedule
+
+THINGS = ("department", "help-topic", "schedule", "sla-plan", "filter", "template", "team", "agent")
+SERVER_FIELDS = {"agent": ("password_hash", "token_hash")}  # never taken from nor shown to clients
+PASSWORD_LENGTH = (8, 1024)
+
+# thing -> (path into the definition, thing it names); `x[]` is each entry of the list `x`.
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "department": (
+        ("parent_id", "department"),
+        ("manager_id", "agent"),
+        ("sla_plan_id", "sla-plan"),
+        ("schedule_id", "schedule"),
+        ("auto_assign.agent_id", "agent"),
+        ("auto_assign.team_id", "team"),
+    ),
+    "help-topic": (
+        ("department_id", "department"),
+        ("sla_plan_id", "sla-plan"),
+        ("auto_assign.agent_id", "agent"),
+        ("auto_assign.team_id", "team"),
+    ),
+    "sla-plan": (("schedule_id", "schedule"),),
+    "team": (("lead_id", "agent"), ("member_ids[]", "agent")),
+    "agent": (
+        ("department_id", "department"),
+        ("extended_access[].department_id", "department"),
+        ("team_ids[]", "team"),
+    ),
+}
+# Filter action type -> the thing its value names.
+ACTION_REFERENCES = {
+    "department": "department",
+    "sla_plan": "sla-plan",
+    "help_topic": "help-topic",
+    "assign_agent": "agent",
+    "assign_team": "team",
+    "canned_response": "template",
+}
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A parsed body: the state to store (JSON types, without `id`) and an agent's new password."""
+
+    data: dict[str, Any]
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What a definition may refer to: the defined ids of each thing, and the department tree."""
+
+    ids: Mapping[str, Collection[int]] = field(default_factory=dict)
+    department_parents: Mapping[int, int | None] = field(default_factory=dict)
+
+    def has(self, thing: str, thing_id: int) -> bool:
+        return thing_id in self.ids.get(thing, ())
+
+
+def invalid(where: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{where}: {message}", field=where, errors={where: [message]})
+
+
+def parse(thing: str, body: object, *, thing_id: int | None = None) -> Definition:
+    """Load a POST (`thing_id` None) or PUT body; unknown keys are refused."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object")
+    body = dict(body)
+    if "id" in body:
+        given = body.pop("id")
+        if thing_id is None:
+            raise invalid("id", "the server assigns ids; leave it out")
+        if type(given) is not int or given != thing_id:
+            raise invalid("id", f"the body names {given!r} but the URL {thing_id}")
+    password = _password(body.pop("password")) if thing == "agent" and "password" in body else None
+    schema = _schema(thing)
+    try:
+        loaded = schema.load(body)
+    except ValidationError as exc:
+        errors = flatten(exc.messages)
+        where, messages = next(iter(errors.items()))
+        raise ValidationFailed(f"{where}: {messages[0]}", field=where, errors=errors) from None
+    return Definition(schema.dump(loaded), password)
+
+
+def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
+    """What the schema cannot say about a full definition (with its `id`)."""
+    if thing == "filter":
+        _check_filter(data, existing)
+    elif thing == "schedule":
+        _check_schedule(data)
+    if data.get("auto_assign") is not None:
+        _check_auto_assign(data["auto_assign"])
+    for path, target in REFERENCES.get(thing, ()):
+        for where, value in _values(data, path):
+            if value is not None and not existing.has(target, value):
+                raise invalid(where, f"there is no {target.replace('-', ' ')} {value}")
+    if thing == "department":
+        _check_tree(data, existing)
+
+
+def flatten(messages: object, where: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as {"rules[0].value": [...]}, in the schema's order."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            if isinstance(key, int):
+                path = f"{where}[{key}]"
+            elif key == "_schema":
+                path = where
+            else:
+                path = f"{where}.{key}" if where else str(key)
+            flat.update(flatten(value, path))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {where or "body": list(messages)}
+    return {where or "body": [str(messages)]}
+
+
+_schemas: dict[str, Schema] = {}  # stateless once built, costly to build: one per thing
+
+
+def _schema(thing: str) -> Schema:
+    schema = _schemas.get(thing)
+    if schema is None:
+        if thing not in THINGS:
+            raise ValueError(f"{thing!r} is not configured through this API")
+        schema_class = CONFIG_TYPES[thing][1]
+        schema = _schemas[thing] = schema_class(exclude=("id", *SERVER_FIELDS.get(thing, ())))
+    return schema
+
+
+def _password(value: object) -> str | None:
+    if value is None:
+        return None
+    shortest, longest = PASSWORD_LENGTH
+    if not isinstance(value, str) or not shortest <= len(value) <= longest:
+        raise invalid("password", f"must be a string of {shortest} to {longest} characters")
+    return value
+
+
+def _check_filter(data: Mapping[str, Any], existing: Existing) -> None:
+    try:
+        Filter.from_definition(data)
+    except InvalidFilter as exc:
+        raise invalid(exc.field, exc.message) from None
+    for index, action in enumerate(data.get("actions", [])):
+        target = ACTION_REFERENCES.get(action["type"])
+        if target is not None and not existing.has(target, action["value"]):
+            raise invalid(
+                f"actions[{index}].value",
+                f"there is no {target.replace('-', ' ')} {action['value']}",
+            )
+
+
+def _check_schedule(data: Mapping[str, Any]) -> None:
+    try:
+        Schedule.from_definition(data)
+    except InvalidSchedule as exc:
+        raise invalid(exc.field, exc.message) from None
+
+
+def _check_auto_assign(rule: Mapping[str, Any]) -> None:
+    """A fixed agent and/or team (as in osTicket), or a strategy alone."""
+    fixed = rule.get("agent_id") is not None or rule.get("team_id") is not None
+    if rule.get("strategy") is not None and fixed:
+        raise invalid("auto_assign.strategy", "a strategy excludes a fixed agent_id or team_id")
+    if rule.get("strategy") is None and not fixed:
+        raise invalid("auto_assign", "name an agent_id, a team_id or a strategy, or send null")
+
+
+def _check_tree(data: Mapping[str, Any], existing: Existing) -> None:
+    parent, seen = data.get("parent_id"), set()
+    while parent is not None and parent not in seen:
+        if parent == data["id"]:
+            raise invalid("parent_id", "a department cannot be its own ancestor")
+        seen.add(parent)
+        parent = existing.department_parents.get(parent)
+
+
+def _values(data: object, path: str, where: str = "") -> Iterator[tuple[str, Any]]:
+    """(concrete path, value) for each place `path` names in `data`."""
+    if not path:
+        yield where, data
+        return
+    if not isinstance(data, Mapping):
+        return
+    head, _, rest = path.partition(".")
+    name = head.removesuffix("[]")
+    here = f"{where}.{name}" if where else name
+    if head.endswith("[]"):
+        for index, item in enumerate(data.get(name) or []):
+            yield from _values(item, rest, f"{here}[{index}]")
+    elif data.get(name) is not None:
+        yield from _values(data[name], rest, here)
