@@ -6,11 +6,13 @@ No I/O and no clock: ids, numbers and time arrive as arguments.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from libs.events.envelope import NewEvent
-from libs.platform.errors import Conflict, ValidationFailed
+from libs.events.types.fields import PRIORITIES
+from libs.platform.errors import Conflict, NotFound, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,21 @@ class TicketState:
     ticket_id: uuid.UUID | None = None
     number: str | None = None
     status: str = "open"
+    # Routing's choices (TicketRouted), then the agents' changes.
+    department_id: int | None = None
+    help_topic_id: int | None = None
+    priority: str | None = None
+    agent_id: int | None = None
+    team_id: int | None = None
+    rejected: bool = False
 
     @property
     def exists(self) -> bool:
         return self.version > 0
+
+    @property
+    def assigned(self) -> bool:
+        return self.agent_id is not None or self.team_id is not None
 
 
 def stream_id(ticket_id: uuid.UUID) -> str:
@@ -97,9 +110,288 @@ def open_ticket(
     return [NewEvent("TicketCreated", data)]
 
 
+# -- agent commands ----------------------------------------------------------------------------
+
+AGENT_STATUSES = ("open", "resolved", "closed", "archived")
+CLOSED_STATUSES = ("resolved", "closed")  # osTicket's closed state: reopenable
+EDITABLE_FIELDS = ("help_topic", "subject")
+REPLY_TO = ("requester", "all", "none")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who gives a command: an agent (the `by` / `author` of the events)."""
+
+    id: int
+    name: str | None = None
+    email: str | None = None
+
+    def as_author(self) -> dict[str, Any]:
+        return {"kind": "agent", "id": self.id, "name": self.name, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Assign:
+    agent_id: int | None = None
+    team_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """None for both means "whatever is assigned"."""
+
+    agent: bool | None = None
+    team: bool | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    department_id: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeStatus:
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangePriority:
+    priority: str
+
+
+@dataclass(frozen=True)
+class UpdateField:
+    field: str
+    value: Any
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: str
+    body_html: str | None = None
+    reply_to: str = "all"
+
+
+@dataclass(frozen=True)
+class AddNote:
+    body: str
+    body_html: str | None = None
+
+
+def assign(state: TicketState, command: Assign, *, by: Actor) -> list[NewEvent]:
+    """Assign an agent and/or a team; the one not named stays as it is.
+
+    osTicket: a closed ticket is reopened by an assignment.
+    """
+    _require_workable(state, "assigned")
+    if command.agent_id is None and command.team_id is None:
+        raise ValidationFailed("name an agent_id or a team_id to assign", field="agent_id")
+    agent_id = command.agent_id if command.agent_id is not None else state.agent_id
+    team_id = command.team_id if command.team_id is not None else state.team_id
+    if (agent_id, team_id) == (state.agent_id, state.team_id):
+        field_name = "agent_id" if command.agent_id is not None else "team_id"
+        raise ValidationFailed(
+            f"the ticket is already assigned to that {field_name[:-3]}", field=field_name
+        )
+    assigned = NewEvent(
+        "TicketAssigned",
+        {
+            "agent_id": agent_id,
+            "team_id": team_id,
+            "reason": _reason(command.reason),
+            "by": by.as_author(),
+        },
+    )
+    return [assigned, *_reopen(state, by, "reopened on assignment")]
+
+
+def release(state: TicketState, command: Release, *, by: Actor) -> list[NewEvent]:
+    _require_live(state)
+    everything = command.agent is None and command.team is None
+    want_agent = everything or bool(command.agent)
+    want_team = everything or bool(command.team)
+    if not (want_agent or want_team):
+        raise ValidationFailed("release the agent, the team or both", field="agent")
+    agent = want_agent and state.agent_id is not None
+    team = want_team and state.team_id is not None
+    if not (agent or team):
+        missing = [name for name, wanted in (("agent", want_agent), ("team", want_team)) if wanted]
+        raise Conflict(f"the ticket has no assigned {' or '.join(missing)} to release")
+    data = {"agent": agent, "team": team, "reason": _reason(command.reason), "by": by.as_author()}
+    return [NewEvent("AssignmentReleased", data)]
+
+
+def transfer(state: TicketState, command: Transfer, *, by: Actor) -> list[NewEvent]:
+    """Move the ticket to another department; osTicket reopens a closed ticket on transfer."""
+    _require_workable(state, "transferred")
+    if command.department_id == state.department_id:
+        raise ValidationFailed(
+            f"the ticket is already in department {command.department_id}", field="department_id"
+        )
+    transferred = NewEvent(
+        "TicketTransferred",
+        {
+            "department_id": command.department_id,
+            "previous_department_id": state.department_id,
+            "reason": _reason(command.reason),
+            "by": by.as_author(),
+        },
+    )
+    return [transferred, *_reopen(state, by, "reopened on transfer")]
+
+
+def change_status(state: TicketState, command: ChangeStatus, *, by: Actor) -> list[NewEvent]:
+    _require_live(state)
+    if command.status not in AGENT_STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(AGENT_STATUSES)}", field="status")
+    if command.status == state.status:
+        raise ValidationFailed(f"the ticket is already {state.status}", field="status")
+    return [_status_changed(state, command.status, _reason(command.reason), by)]
+
+
+def change_priority(state: TicketState, command: ChangePriority, *, by: Actor) -> list[NewEvent]:
+    _require_live(state)
+    if command.priority not in PRIORITIES:
+        raise ValidationFailed(f"priority must be one of {', '.join(PRIORITIES)}", field="priority")
+    if command.priority == state.priority:
+        raise ValidationFailed(f"the priority is already {state.priority}", field="priority")
+    data = {"priority": command.priority, "previous": state.priority, "by": by.as_author()}
+    return [NewEvent("TicketPriorityChanged", data)]
+
+
+def update_field(state: TicketState, command: UpdateField, *, by: Actor) -> list[NewEvent]:
+    """Edit `help_topic` (a help topic id) or `subject`. The subject's old value stays in the
+    log (TicketCreated / earlier edits); only the help topic's is carried as `previous`."""
+    _require_live(state)
+    previous: Any = None
+    if command.field == "help_topic":
+        value = command.value
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationFailed("help_topic must be a help topic id", field="value")
+        if value == state.help_topic_id:
+            raise ValidationFailed(f"the help topic is already {value}", field="value")
+        previous = state.help_topic_id
+    elif command.field == "subject":
+        if not isinstance(command.value, str) or not command.value.strip():
+            raise ValidationFailed("subject must be a non-empty string", field="value")
+        value = command.value.strip()
+        if len(value) > 255:
+            raise ValidationFailed("subject is at most 255 characters", field="value")
+    else:
+        raise ValidationFailed(f"field must be one of {', '.join(EDITABLE_FIELDS)}", field="field")
+    data = {
+        "field": command.field,
+        "value": value,
+        "previous": previous,
+        "reason": _reason(command.reason),
+        "by": by.as_author(),
+    }
+    return [NewEvent("TicketFieldUpdated", data)]
+
+
+def reply(state: TicketState, command: Reply, *, by: Actor, entry_id: uuid.UUID) -> list[NewEvent]:
+    """An agent's response to the requester (and collaborators, per `reply_to`)."""
+    _require_live(state)
+    if command.reply_to not in REPLY_TO:
+        raise ValidationFailed(f"reply_to must be one of {', '.join(REPLY_TO)}", field="reply_to")
+    return [_entry("response", command.body, command.body_html, by, entry_id, command.reply_to)]
+
+
+def add_note(
+    state: TicketState, command: AddNote, *, by: Actor, entry_id: uuid.UUID
+) -> list[NewEvent]:
+    """An internal note: agents only, never mailed to the requester."""
+    _require_live(state)
+    return [_entry("note", command.body, command.body_html, by, entry_id, None)]
+
+
+def _require_live(state: TicketState) -> None:
+    if not state.exists:
+        raise NotFound("no such ticket")
+    if state.rejected:
+        raise Conflict("the ticket was rejected by a filter and takes no commands")
+
+
+def _require_workable(state: TicketState, done: str) -> None:
+    """Assignment and transfer reopen a closed ticket, but an archived one is not reopenable."""
+    _require_live(state)
+    if state.status == "archived":
+        raise Conflict(f"an archived ticket cannot be {done}; change its status first")
+
+
+def _reopen(state: TicketState, by: Actor, reason: str) -> list[NewEvent]:
+    if state.status not in CLOSED_STATUSES:
+        return []
+    return [_status_changed(state, "open", reason, by)]
+
+
+def _status_changed(state: TicketState, status: str, reason: str | None, by: Actor) -> NewEvent:
+    data = {"status": status, "previous": state.status, "reason": reason, "by": by.as_author()}
+    return NewEvent("TicketStatusChanged", data)
+
+
+def _entry(
+    kind: str,
+    body: str,
+    body_html: str | None,
+    by: Actor,
+    entry_id: uuid.UUID,
+    reply_to: str | None,
+) -> NewEvent:
+    if not body.strip() and not (body_html and body_html.strip()):
+        raise ValidationFailed("body is required", field="body")
+    data: dict[str, Any] = {
+        "entry_id": str(entry_id),
+        "kind": kind,
+        "author": by.as_author(),
+        "body": body,
+        "body_html": body_html or None,
+        "attachments": [],
+        "reply_to": reply_to,
+    }
+    return NewEvent("MessageAppended", data)
+
+
+def _reason(reason: str | None) -> str | None:
+    return (reason or "").strip() or None
+
+
 def evolve(state: TicketState, event_type: str, data: dict[str, Any], version: int) -> TicketState:
     if event_type == "TicketCreated":
         return TicketState(version, uuid.UUID(data["ticket_id"]), data["number"], "open")
-    if event_type == "TicketStatusChanged":
-        return replace(state, version=version, status=data["status"])
-    return replace(state, version=version)
+    changes = _CHANGES.get(event_type)
+    return replace(state, version=version, **(changes(state, data) if changes else {}))
+
+
+def _released(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **({"agent_id": None} if data.get("agent", True) else {}),
+        **({"team_id": None} if data.get("team", True) else {}),
+    }
+
+
+def _field_updated(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
+    return {"help_topic_id": data["value"]} if data["field"] == "help_topic" else {}
+
+
+# event type -> the state fields it sets (events not listed only move the version)
+_CHANGES: dict[str, Callable[[TicketState, dict[str, Any]], dict[str, Any]]] = {
+    "TicketRouted": lambda s, d: {
+        "department_id": d["department_id"],
+        "help_topic_id": d.get("help_topic_id"),
+        "priority": d["priority"],
+    },
+    "TicketTransferred": lambda s, d: {"department_id": d["department_id"]},
+    "TicketStatusChanged": lambda s, d: {"status": d["status"]},
+    "TicketPriorityChanged": lambda s, d: {"priority": d["priority"]},
+    # An assignment names the whole new assignee (as the query projection reads it).
+    "TicketAssigned": lambda s, d: {"agent_id": d.get("agent_id"), "team_id": d.get("team_id")},
+    "AssignmentReleased": _released,
+    "TicketFieldUpdated": _field_updated,
+    "TicketRejected": lambda s, d: {"rejected": True},
+}

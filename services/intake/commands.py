@@ -1,0 +1,150 @@
+"""Agent commands on a ticket: load its stream, check access and references, decide, append.
+
+The append names the version the agent saw; a stale version appends nothing and answers 409
+with the events the agent has not seen yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection
+
+from libs.events.envelope import NewEvent, RecordedEvent
+from libs.events.errors import ConcurrencyError
+from libs.events.store import EventStore
+from libs.events.types.config import config_stream_id
+from libs.platform.access import Agent
+from libs.platform.database import reading
+from libs.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.intake.domain import tickets
+from services.intake.domain.tickets import TicketState, evolve
+from services.intake.handlers import find_ticket
+
+Command = (
+    tickets.Assign
+    | tickets.Release
+    | tickets.Transfer
+    | tickets.ChangeStatus
+    | tickets.ChangePriority
+    | tickets.UpdateField
+    | tickets.Reply
+    | tickets.AddNote
+)
+
+
+def handle(
+    store: EventStore,
+    *,
+    number: str,
+    agent: Agent,
+    command: Command,
+    expected_version: int,
+    metadata: dict[str, Any],
+) -> int:
+    """Apply `command` to ticket `number` as `agent`; returns the stream's new version."""
+    try:
+        with store.transaction() as conn:
+            stream_id, state = _load(conn, store, number, agent)
+            if state.version != expected_version:
+                raise ConcurrencyError(stream_id, expected_version, state.version)
+            new_events = _decide(conn, store, agent, state, command)
+            new_events = [replace(e, metadata=dict(metadata)) for e in new_events]
+            recorded = store.append(stream_id, new_events, expected_version, conn=conn)
+            return recorded[-1].version
+    except ConcurrencyError as exc:
+        raise _stale(store, exc) from None
+
+
+def _load(
+    conn: Connection, store: EventStore, number: str, agent: Agent
+) -> tuple[str, TicketState]:
+    stream_id = find_ticket(conn, number)
+    state = TicketState()
+    if stream_id is not None:
+        for event in store.read_stream(stream_id, conn=conn):
+            state = evolve(state, event.type, event.data, event.version)
+    # Another department's ticket is reported as missing, as the query service does.
+    if stream_id is None or not state.exists or not agent.can_see_department(state.department_id):
+        raise NotFound(f"ticket {number} not found")
+    return stream_id, state
+
+
+def _decide(
+    conn: Connection, store: EventStore, agent: Agent, state: TicketState, command: Command
+) -> list[NewEvent]:
+    by = tickets.Actor(agent.id, agent.name, agent.email)
+    match command:
+        case tickets.Assign():
+            if command.agent_id is not None:
+                _require(conn, store, "agent", command.agent_id, "agent_id")
+            if command.team_id is not None:
+                _require(conn, store, "team", command.team_id, "team_id")
+            return tickets.assign(state, command, by=by)
+        case tickets.Release():
+            return tickets.release(state, command, by=by)
+        case tickets.Transfer():
+            _require(conn, store, "department", command.department_id, "department_id")
+            if not agent.can_see_department(command.department_id):
+                raise Forbidden(
+                    f"you have no access to department {command.department_id}",
+                    field="department_id",
+                )
+            return tickets.transfer(state, command, by=by)
+        case tickets.ChangeStatus():
+            return tickets.change_status(state, command, by=by)
+        case tickets.ChangePriority():
+            return tickets.change_priority(state, command, by=by)
+        case tickets.UpdateField():
+            if command.field == "help_topic" and _is_id(command.value):
+                _require(conn, store, "help-topic", command.value, "value")
+            return tickets.update_field(state, command, by=by)
+        case tickets.Reply():
+            return tickets.reply(state, command, by=by, entry_id=uuid.uuid4())
+        case tickets.AddNote():
+            return tickets.add_note(state, command, by=by, entry_id=uuid.uuid4())
+    raise TypeError(f"unknown ticket command {command!r}")
+
+
+def _require(conn: Connection, store: EventStore, thing: str, thing_id: int, field: str) -> None:
+    """The thing's latest definition must exist and be in use (active, not archived)."""
+    stream_id = config_stream_id(thing, thing_id)
+    version = store.stream_version(stream_id, conn=conn)
+    latest = store.read_stream(stream_id, version - 1, conn=conn) if version else []
+    label = thing.replace("-", " ")
+    if not latest:
+        raise ValidationFailed(f"unknown {label} {thing_id}", field=field)
+    data = latest[-1].data
+    if data.get("status", "active") != "active" or not data.get("active", True):
+        raise ValidationFailed(f"{label} {thing_id} is not active", field=field)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _stale(store: EventStore, exc: ConcurrencyError) -> Conflict:
+    """409: the current version and every event after the one the caller expected."""
+    with reading(store.engine) as conn:
+        current = store.stream_version(exc.stream_id, conn=conn)
+        missed = store.read_stream(exc.stream_id, max(exc.expected, 0), current, conn=conn)
+    return Conflict(
+        f"the ticket is at version {current}, not {exc.expected}: "
+        "review the events since and retry with the current version",
+        current_version=current,
+        expected_version=exc.expected,
+        events=[event_view(e) for e in missed],
+    )
+
+
+def event_view(event: RecordedEvent) -> dict[str, Any]:
+    """The shape of GET /api/v1/tickets/<number>/events."""
+    return {
+        "position": event.position,
+        "version": event.version,
+        "type": event.type,
+        "time": event.time.isoformat(),
+        "data": event.data,
+    }
