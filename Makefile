@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench install system-deps clean docs
+.PHONY: run test lint typecheck bench bench-sla install system-deps clean docs
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
@@ -36,6 +36,10 @@ test: install system-deps lint typecheck
 
 bench: install system-deps
 	$(BIN)/python -m bench
+
+# SLA state at 1M open tickets, restart-to-ready, overdue delay, filters/s (--quick: smoke run).
+bench-sla: install system-deps
+	$(BIN)/python -m bench.sla
 
 docs: install
 	$(BIN)/python -m services.docs

@@ -22,8 +22,9 @@ import requests
 from bench import deploy
 from bench.intake import intake_rate, post_ticket, ticket_payload, wait_until_due
 from bench.latency import e2e_latency
-from bench.procstat import CpuMonitor, disturbance, format_cpu
+from bench.procstat import CpuMonitor
 from bench.raw import broker_produce_rate, pg_insert_rate
+from bench.report import WARNINGS, say, say_cpu, warn
 from bench.stats import fmt, fmt_dist
 from tests.support.platform import Deployment
 from tests.support.servers import PostgresDatabase, TansuBroker
@@ -66,24 +67,6 @@ QUICK = Plan(
     latency_seconds=4.0,
     settle_timeout_s=10.0,
 )
-
-
-WARNINGS: list[str] = []
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def warn(text: str, indent: str = "      ") -> None:
-    WARNINGS.append(text)
-    say(f"{indent}{text}")
-
-
-def say_cpu(what: str, cpu: dict[str, float], indent: str = "      ") -> None:
-    say(f"{indent}{what}{format_cpu(cpu)}")
-    if (warning := disturbance(cpu)) is not None:
-        warn(warning, indent)
 
 
 def run_raw(plan: Plan, workdir: Path, modes: list[str], monitor: CpuMonitor) -> dict[str, Any]:
