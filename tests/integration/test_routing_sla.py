@@ -253,3 +253,62 @@ def test_restart_marks_what_fell_due_and_replay_changes_nothing(desk: Desk) -> N
     assert sla_state() == before
     assert log_length() == appended  # nothing decided twice
     assert OverdueTimer(desk.platform.store, desk.clock).run_once() == 0  # no second mark
+
+
+def test_filter_actions_become_events_and_a_reopen_reassigns(desk: Desk) -> None:
+    template = desk.define(
+        "templates", {"name": "Known outage", "subject": "Outage", "body": "We are on it."}
+    )
+    desk.define(
+        "filters",
+        {
+            "name": "Outage reports",
+            "rules": [{"field": "subject", "op": "contains", "value": "outage"}],
+            "actions": [
+                {"type": "add_collaborator", "value": "noc@example.com"},
+                {"type": "canned_response", "value": template},
+            ],
+        },
+    )
+    desk.define(
+        "filters",
+        {
+            "name": "Thank-you notes",
+            "rules": [{"field": "body", "op": "equal", "value": "thanks!"}],
+            "actions": [{"type": "status", "value": "closed"}],
+        },
+    )
+    field = desk.define(
+        "departments", {"name": "Field service", "auto_assign": {"strategy": "round_robin"}}
+    )
+    topic = desk.define("help-topics", {"name": "On-site visit", "department_id": field})
+    away = desk.agent("Ann", field, on_vacation=True)
+    desk.settle()
+
+    outage = desk.open_ticket(subject="Outage in Hall 3")
+    thanks = desk.open_ticket(message="Thanks!")
+    nobody_free = desk.open_ticket(topicId=topic)
+    desk.settle()
+
+    assert desk.events(outage, "CollaboratorAdded")[0]["email"] == "noc@example.com"
+    [canned] = desk.events(outage, "MessageAppended")
+    assert (canned["kind"], canned["body"]) == ("response", "We are on it.")
+    assert desk.events(outage, "TicketRouted")[0]["autorespond"] is False
+    assert desk.events(thanks, "TicketStatusChanged")[0]["status"] == "closed"
+    assert desk.ticket(thanks)["status"] == "closed"
+    assert desk.events(nobody_free, "TicketAssigned") == []  # everyone is on vacation
+
+    # Ann is back; the unowned ticket is closed and reopened: the rotation picks her up.
+    body = {
+        "email": "ann@desk.example",
+        "name": "Ann",
+        "username": "ann",
+        "department_id": field,
+        "on_vacation": False,
+    }
+    desk.replace("agents", away, body)
+    desk.command(nobody_free, "status", {"status": "closed"})
+    desk.settle()
+    desk.command(nobody_free, "status", {"status": "open"})
+    desk.settle()
+    assert [a["agent_id"] for a in desk.events(nobody_free, "TicketAssigned")] == [away]
