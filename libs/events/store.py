@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
@@ -27,6 +28,15 @@ from libs.platform.database import as_utc, reading
 # Pass as expected_version to append without a concurrency check (system facts, e.g. a timer).
 ANY_VERSION = -1
 APPEND_LOCK_KEY = 0x6465736B  # "desk": the advisory lock serialising appends on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Append:
+    """Events for one stream, if it is at `expected_version` (0 = new, ANY_VERSION = unchecked)."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int
 
 
 class EventStore:
@@ -59,28 +69,60 @@ class EventStore:
         if conn is None:
             with self.transaction() as own:
                 return self.append(stream_id, new_events, expected_version, conn=own)
-        rows = self._rows(stream_id, new_events)
+        return self.append_many([Append(stream_id, new_events, expected_version)], conn=conn)
+
+    def append_many(self, appends: Sequence[Append], *, conn: Connection) -> list[RecordedEvent]:
+        """Several appends (to one stream or many) under one lock, one version read and one
+        insert: a batch holds the global append lock for one round trip, not one per stream."""
+        if not appends:
+            return []
+        batch = [(a, self._rows(a.stream_id, a.events)) for a in appends]
         self.lock_appends(conn)
         # A new stream needs no version read: the unique (stream, version) refuses a second one.
-        current = 0 if expected_version == 0 else self.stream_version(stream_id, conn=conn)
-        if expected_version != ANY_VERSION and current != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, current)
-        for offset, row in enumerate(rows, start=1):
-            row["version"] = current + offset
+        known = self._stream_versions(
+            {a.stream_id for a in appends if a.expected_version != 0}, conn
+        )
+        all_rows: list[dict[str, Any]] = []
+        for append, rows in batch:
+            current = known.get(append.stream_id, 0)
+            if append.expected_version not in (ANY_VERSION, current):
+                raise ConcurrencyError(append.stream_id, append.expected_version, current)
+            for offset, row in enumerate(rows, start=1):
+                row["version"] = current + offset
+            known[append.stream_id] = current + len(rows)
+            all_rows += rows
         notify_appended(conn)
         try:
-            result = conn.execute(insert(events).returning(events.c.position), rows)
+            result = conn.execute(
+                insert(events).returning(events.c.position, sort_by_parameter_order=True),
+                all_rows,
+            )
             positions = [r[0] for r in result]
         except IntegrityError as exc:
-            # The stream already existed (expected 0): the transaction is void, nothing written.
+            # A stream expected new already existed: the transaction is void, nothing written.
+            first = next((a for a in appends if a.expected_version == 0), appends[0])
             raise ConcurrencyError(
-                stream_id, expected_version, self._version_after_failure(stream_id)
+                first.stream_id,
+                first.expected_version,
+                self._version_after_failure(first.stream_id),
             ) from exc
-        for row in rows:
+        for row in all_rows:
             metrics.EVENTS_APPENDED.labels(type=row["type"]).inc()
         return [
-            self._recorded(dict(row, position=p)) for row, p in zip(rows, positions, strict=True)
+            self._recorded(dict(row, position=p))
+            for row, p in zip(all_rows, positions, strict=True)
         ]
+
+    @staticmethod
+    def _stream_versions(stream_ids: set[str], conn: Connection) -> dict[str, int]:
+        if not stream_ids:
+            return {}
+        rows = conn.execute(
+            select(events.c.stream_id, func.max(events.c.version))
+            .where(events.c.stream_id.in_(stream_ids))
+            .group_by(events.c.stream_id)
+        )
+        return {stream_id: int(version) for stream_id, version in rows}
 
     def _rows(self, stream_id: str, new_events: Sequence[NewEvent]) -> list[dict[str, Any]]:
         if not new_events:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from libs.events import metrics
 from libs.events.clock import Clock
 from libs.events.envelope import NewEvent, RecordedEvent
-from libs.events.store import EventStore
+from libs.events.store import Append, EventStore
 from libs.events.tables import subscription_streams
 from libs.platform.tracing import span_from
 
@@ -68,16 +68,16 @@ class PendingAppends:
     """Appends a batch's handlers asked for, written together right before its commit."""
 
     def __init__(self, *, discard: bool = False) -> None:
-        self._appends: list[tuple[str, list[NewEvent], int]] = []
+        self._appends: list[Append] = []
         self._discard = discard
 
     def add(self, stream_id: str, new_events: list[NewEvent], expected_version: int) -> None:
         if not self._discard:
-            self._appends.append((stream_id, new_events, expected_version))
+            self._appends.append(Append(stream_id, new_events, expected_version))
 
     def write(self, store: EventStore, conn: Connection) -> None:
-        for stream_id, new_events, expected_version in self._appends:
-            store.append(stream_id, new_events, expected_version, conn=conn)
+        if self._appends:
+            store.append_many(self._appends, conn=conn)
         self._appends.clear()
 
 

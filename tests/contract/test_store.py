@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from libs.events import ANY_VERSION, ConcurrencyError, EventStore, EventValidationError, NewEvent
+from libs.events.store import Append
 
 
 def status_changed(status: str = "closed") -> NewEvent:
@@ -38,6 +39,28 @@ def test_stale_expected_version_appends_nothing(store: EventStore) -> None:
         store.append(s, [status_changed("open")], 0)
     assert refused.value.actual == 1
     assert len(store.read_stream(s)) == 1
+
+
+def test_several_streams_append_together_or_not_at_all(store: EventStore) -> None:
+    a, b, c = stream(), stream(), stream()
+    store.append(a, [status_changed("open")], 0)
+    with store.transaction() as conn:
+        recorded = store.append_many(
+            [
+                Append(a, [status_changed("closed")], 1),
+                Append(b, [status_changed("open")], 0),
+                Append(a, [status_changed("open")], ANY_VERSION),  # the same stream again
+            ],
+            conn=conn,
+        )
+    assert [(e.stream_id, e.version) for e in recorded] == [(a, 2), (b, 1), (a, 3)]
+    assert [e.position for e in recorded] == sorted(e.position for e in recorded)
+    assert [e.data["status"] for e in store.read_stream(a)] == ["open", "closed", "open"]
+    with pytest.raises(ConcurrencyError), store.transaction() as conn:
+        store.append_many(
+            [Append(c, [status_changed()], 0), Append(a, [status_changed()], 1)], conn=conn
+        )
+    assert store.read_stream(c) == [] and store.stream_version(a) == 3
 
 
 def test_invalid_data_appends_nothing(store: EventStore) -> None:
