@@ -46,6 +46,16 @@ class RecordedEvent:
     def correlation_id(self) -> str:
         return str(self.metadata.get("correlation_id") or self.event_id)
 
+    def history_entry(self) -> dict[str, Any]:
+        """The public shape of one event in a stream's history (the API's `.../events`)."""
+        return {
+            "position": self.position,
+            "version": self.version,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "data": self.data,
+        }
+
 
 def cloudevent_type(name: str, schema_version: int) -> str:
     return f"deskstream.{name}.v{schema_version}"

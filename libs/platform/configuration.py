@@ -1,11 +1,12 @@
 """Defining configuration: each change is a `<Thing>Defined` event with the thing's full state
-on its `config-<thing>-<id>` stream. The one way config enters the log (CLI, admin API, seeds)."""
+on its `config-<thing>-<id>` stream. The one way config enters the log (CLI, admin API, seeds),
+and the one way the command side reads a thing's current definition back."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, select
 
 from libs.events.envelope import NewEvent
 from libs.events.store import EventStore
@@ -42,3 +43,32 @@ def define(
         stream, [NewEvent(name, data, metadata={"actor": actor})], version, conn=conn
     )
     return recorded[-1].version
+
+
+def definitions(
+    conn: Connection, store: EventStore, thing: str, thing_id: int | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """The current definitions of a kind of thing (or of one of them), as (version, data) by id:
+    the latest event of each `config-<thing>-<id>` stream."""
+    streams = (
+        events.c.stream_id.like(f"config-{thing}-%")
+        if thing_id is None
+        else events.c.stream_id == config_stream_id(thing, thing_id)
+    )
+    latest = (
+        select(events.c.stream_id, func.max(events.c.version).label("version"))
+        .where(streams)
+        .group_by(events.c.stream_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(events.c.version, events.c.type, events.c.schema_version, events.c.data).join(
+            latest,
+            and_(events.c.stream_id == latest.c.stream_id, events.c.version == latest.c.version),
+        )
+    )
+    found = [
+        (row.version, store.catalog.upcast(row.type, row.schema_version, row.data)[1])
+        for row in rows
+    ]
+    return sorted(found, key=lambda item: int(item[1]["id"]))

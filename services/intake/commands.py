@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from libs.events.envelope import NewEvent, RecordedEvent
+from libs.events.envelope import NewEvent
 from libs.events.errors import ConcurrencyError
 from libs.events.store import EventStore
-from libs.events.types.config import config_stream_id
 from libs.platform.access import Agent
+from libs.platform.configuration import definitions
 from libs.platform.database import reading
 from libs.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.intake.domain import tickets
@@ -110,13 +110,11 @@ def _decide(
 
 def _require(conn: Connection, store: EventStore, thing: str, thing_id: int, field: str) -> None:
     """The thing's latest definition must exist and be in use (active, not archived)."""
-    stream_id = config_stream_id(thing, thing_id)
-    version = store.stream_version(stream_id, conn=conn)
-    latest = store.read_stream(stream_id, version - 1, conn=conn) if version else []
+    found = definitions(conn, store, thing, thing_id)
     label = thing.replace("-", " ")
-    if not latest:
+    if not found:
         raise ValidationFailed(f"unknown {label} {thing_id}", field=field)
-    data = latest[-1].data
+    _, data = found[0]
     if data.get("status", "active") != "active" or not data.get("active", True):
         raise ValidationFailed(f"{label} {thing_id} is not active", field=field)
 
@@ -135,16 +133,5 @@ def _stale(store: EventStore, exc: ConcurrencyError) -> Conflict:
         "review the events since and retry with the current version",
         current_version=current,
         expected_version=exc.expected,
-        events=[event_view(e) for e in missed],
+        events=[e.history_entry() for e in missed],
     )
-
-
-def event_view(event: RecordedEvent) -> dict[str, Any]:
-    """The shape of GET /api/v1/tickets/<number>/events."""
-    return {
-        "position": event.position,
-        "version": event.version,
-        "type": event.type,
-        "time": event.time.isoformat(),
-        "data": event.data,
-    }

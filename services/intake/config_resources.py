@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, select
 
 from libs.events.store import EventStore
 from libs.events.tables import events
 from libs.events.types.config import config_stream_id
 from libs.platform import access
-from libs.platform.configuration import define, next_id
+from libs.platform.configuration import define, definitions, next_id
 from libs.platform.database import reading
 from libs.platform.errors import Conflict, NotFound
 from services.intake.domain import config_rules
@@ -28,12 +28,12 @@ HIDDEN = {"password_hash", "token_hash"}  # credential hashes never leave the se
 
 def list_things(store: EventStore, thing: str) -> list[dict[str, Any]]:
     with reading(store.engine) as conn:
-        return [_public(data, version) for version, data in _current(conn, store, thing)]
+        return [_public(data, version) for version, data in definitions(conn, store, thing)]
 
 
 def get_thing(store: EventStore, thing: str, thing_id: int) -> dict[str, Any]:
     with reading(store.engine) as conn:
-        found = _current(conn, store, thing, thing_id)
+        found = definitions(conn, store, thing, thing_id)
     if not found:
         raise NotFound(f"there is no {_label(thing)} {thing_id}")
     version, data = found[0]
@@ -124,34 +124,6 @@ def _define(
     ), None
 
 
-def _current(
-    conn: Connection, store: EventStore, thing: str, thing_id: int | None = None
-) -> list[tuple[int, dict[str, Any]]]:
-    """(version, data) of the latest event of each of the thing's streams (or of one), by id."""
-    streams = (
-        events.c.stream_id.like(f"config-{thing}-%")
-        if thing_id is None
-        else events.c.stream_id == config_stream_id(thing, thing_id)
-    )
-    latest = (
-        select(events.c.stream_id, func.max(events.c.version).label("version"))
-        .where(streams)
-        .group_by(events.c.stream_id)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(events.c.version, events.c.type, events.c.schema_version, events.c.data).join(
-            latest,
-            and_(events.c.stream_id == latest.c.stream_id, events.c.version == latest.c.version),
-        )
-    )
-    found = [
-        (row.version, store.catalog.upcast(row.type, row.schema_version, row.data)[1])
-        for row in rows
-    ]
-    return sorted(found, key=lambda item: int(item[1]["id"]))
-
-
 def _existing(conn: Connection, store: EventStore, thing: str) -> Existing:
     ids: dict[str, set[int]] = defaultdict(set)
     first_events = select(events.c.stream_id).where(
@@ -162,7 +134,7 @@ def _existing(conn: Connection, store: EventStore, thing: str) -> Existing:
         ids[name].add(int(raw_id))
     parents: dict[int, int | None] = {}
     if thing == "department":
-        parents = {data["id"]: data.get("parent_id") for _, data in _current(conn, store, thing)}
+        parents = {data["id"]: data.get("parent_id") for _, data in definitions(conn, store, thing)}
     return Existing(ids=ids, department_parents=parents)
 
 

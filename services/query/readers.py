@@ -105,16 +105,7 @@ def ticket_events(
     conn: Connection, store: EventStore, number: str, agent: Agent
 ) -> list[dict[str, Any]]:
     row = _visible(conn, number, agent)
-    return [
-        {
-            "position": e.position,
-            "version": e.version,
-            "type": e.type,
-            "time": _iso(e.time),
-            "data": e.data,
-        }
-        for e in store.read_stream(row.stream_id)
-    ]
+    return [e.history_entry() for e in store.read_stream(row.stream_id)]
 
 
 def queue(
