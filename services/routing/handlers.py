@@ -63,7 +63,8 @@ def on_help_topic(event: RecordedEvent, uow: UnitOfWork) -> None:
 
 
 def on_filter(event: RecordedEvent, uow: UnitOfWork) -> None:
-    upsert(uow.conn, routing_filters, {"id": event.data["id"], "definition": event.data}, ["id"])
+    row = {"id": event.data["id"], "event_id": str(event.event_id), "definition": event.data}
+    upsert(uow.conn, routing_filters, row, ["id"])
 
 
 def on_agent(event: RecordedEvent, uow: UnitOfWork) -> None:

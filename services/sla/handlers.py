@@ -7,7 +7,6 @@ own time, and the config as it stands in the log), so a replay recomputes the sa
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ from services.sla.domain.due_dates import Plan, due_date, replan
 
 OPEN = "open"
 
-# Parsed schedules by definition text: zone lookups and validation once per definition.
+# Parsed schedules by the id of their ScheduleDefined event: zone lookups once per definition.
 _schedules: dict[str, Schedule] = {}
 
 
@@ -45,7 +44,8 @@ def on_plan(event: RecordedEvent, uow: UnitOfWork) -> None:
 
 
 def on_schedule(event: RecordedEvent, uow: UnitOfWork) -> None:
-    upsert(uow.conn, sla_schedules, {"id": event.data["id"], "definition": event.data}, ["id"])
+    row = {"id": event.data["id"], "event_id": str(event.event_id), "definition": event.data}
+    upsert(uow.conn, sla_schedules, row, ["id"])
 
 
 def on_department(event: RecordedEvent, uow: UnitOfWork) -> None:
@@ -220,15 +220,16 @@ def _plans(uow: UnitOfWork) -> dict[int, Plan]:
 def _schedule(uow: UnitOfWork, schedule_id: int | None) -> Schedule | None:
     if schedule_id is None:
         return None  # around the clock
-    definition = uow.conn.execute(
-        select(sla_schedules.c.definition).where(sla_schedules.c.id == schedule_id)
-    ).scalar_one_or_none()
-    if definition is None:
+    row = uow.conn.execute(
+        select(sla_schedules.c.event_id, sla_schedules.c.definition).where(
+            sla_schedules.c.id == schedule_id
+        )
+    ).first()
+    if row is None:
         raise TransientError(f"schedule {schedule_id} has not arrived yet")
-    key = json.dumps(definition, sort_keys=True)
-    if key not in _schedules:
-        _schedules[key] = Schedule.from_definition(definition)
-    return _schedules[key]
+    if row.event_id not in _schedules:
+        _schedules[row.event_id] = Schedule.from_definition(row.definition)
+    return _schedules[row.event_id]
 
 
 def subscription() -> Subscription:

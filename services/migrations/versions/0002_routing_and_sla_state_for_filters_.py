@@ -27,6 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "routing_filters",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -62,6 +63,7 @@ def upgrade() -> None:
     op.create_table(
         "sla_schedules",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("definition", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )

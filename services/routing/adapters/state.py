@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -20,7 +19,7 @@ from services.routing.domain.assignment import AutoAssign, choose_agent
 from services.routing.domain.filters import Filter
 from services.routing.domain.routes import Department, HelpTopic
 
-# Compiled filters by their definition text: regexes compile once per definition per process.
+# Compiled filters by the id of their FilterDefined event: regexes compile once per definition.
 _compiled: dict[str, Filter] = {}
 
 
@@ -53,12 +52,13 @@ def help_topics(conn: Connection) -> dict[int, HelpTopic]:
 
 def filters(conn: Connection) -> list[Filter]:
     compiled = []
-    for (definition,) in conn.execute(select(routing_filters.c.definition)):
-        key = json.dumps(definition, sort_keys=True)
-        flt = _compiled.get(key)
+    for event_id, definition in conn.execute(
+        select(routing_filters.c.event_id, routing_filters.c.definition)
+    ):
+        flt = _compiled.get(event_id)
         if flt is None:
             # Validated when defined (intake); a definition that no longer compiles is a bug.
-            flt = _compiled[key] = Filter.from_definition(definition)
+            flt = _compiled[event_id] = Filter.from_definition(definition)
         compiled.append(flt)
     return compiled
 

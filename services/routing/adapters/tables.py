@@ -28,11 +28,13 @@ routing_help_topics = Table(
     Column("auto_assign_strategy", String(20), nullable=True),
 )
 
-# The FilterDefined data as defined; compiled (regexes and all) once per definition in-process.
+# The FilterDefined data, and that event's id: compiled (regexes and all) once per definition
+# in-process (an event id, unlike a version, names one definition in any database).
 routing_filters = Table(
     "routing_filters",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False),
     Column("definition", JSON, nullable=False),
 )
 

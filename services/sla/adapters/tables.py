@@ -35,6 +35,7 @@ sla_schedules = Table(
     "sla_schedules",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False),  # its definition's: parsed once per event
     Column("definition", JSON, nullable=False),  # the ScheduleDefined data
 )
 
