@@ -68,7 +68,6 @@ COLUMNS = (
     "due_at",
     "is_open",
     "overdue",
-    "department_id",
     "clock_start",
     "responded",
     "target",
@@ -165,7 +164,7 @@ def seed(dsn: str, plan: Plan, now: datetime) -> dict[str, Any]:
     began = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY sla_tickets ({columns}) FROM STDIN") as copy:
-            for i in range(plan.tickets):
+            for _ in range(plan.tickets):
                 copy.write_row(
                     (
                         f"ticket-{uuid.uuid4()}",
@@ -173,7 +172,6 @@ def seed(dsn: str, plan: Plan, now: datetime) -> dict[str, Any]:
                         first_due + timedelta(seconds=rng.random() * span),
                         True,
                         False,
-                        1 + i % 5,
                         now - timedelta(seconds=rng.random() * 86400),
                         False,
                         "resolution",
@@ -401,7 +399,7 @@ def insert_due(dsn: str, count: int, lead_s: float, spread_s: float) -> dict[str
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         with cur.copy(f"COPY sla_tickets ({columns}) FROM STDIN") as copy:
             for stream_id, at in due.items():
-                copy.write_row((stream_id, 1, at, True, False, 2, clock_start, False, "resolution"))
+                copy.write_row((stream_id, 1, at, True, False, clock_start, False, "resolution"))
         conn.commit()
     if datetime.now(UTC) >= base:
         warn("WARNING: the due rows were committed after the first due date")

@@ -57,14 +57,7 @@ def on_department(event: RecordedEvent, uow: UnitOfWork) -> None:
 
 
 def on_created(event: RecordedEvent, uow: UnitOfWork) -> None:
-    row = {
-        "stream_id": event.stream_id,
-        "is_open": True,
-        "overdue": False,
-        "responded": False,
-        "clock_start": event.time,
-    }
-    insert_if_absent(uow.conn, sla_tickets, row, ["stream_id"])
+    insert_if_absent(uow.conn, sla_tickets, _new_ticket(event), ["stream_id"])
 
 
 def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
@@ -88,7 +81,6 @@ def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
         department_plan_id=department.sla_plan_id,
         plans=plans,
     )
-    ticket["department_id"] = d["department_id"]
     _apply(event, uow, ticket, plan, reason=d.get("reason", "new"))
 
 
@@ -182,16 +174,17 @@ def _ticket(uow: UnitOfWork, event: RecordedEvent) -> dict[str, Any]:
     row = uow.conn.execute(
         select(sla_tickets).where(sla_tickets.c.stream_id == event.stream_id)
     ).first()
-    if row is not None:
-        return dict(row._mapping)
-    # Tracked before this service kept the clock start: count from this event.
+    # None: created before this service kept the clock start, so it counts from this event.
+    return dict(row._mapping) if row is not None else _new_ticket(event)
+
+
+def _new_ticket(event: RecordedEvent) -> dict[str, Any]:
     return {
         "stream_id": event.stream_id,
         "sla_plan_id": None,
         "due_at": None,
         "is_open": True,
         "overdue": False,
-        "department_id": None,
         "clock_start": event.time,
         "responded": False,
         "target": None,

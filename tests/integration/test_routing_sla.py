@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from libs.platform.database import as_utc, reading
 from services.replay import replay
+from services.routing.adapters.tables import routing_tickets
 from services.sla.adapters.tables import sla_tickets
 from services.sla.timer import OverdueTimer
 from tests.integration.routing_sla_desk import START, Desk
@@ -226,7 +227,14 @@ def test_overdue_once_per_due_date_first_response_and_reopen(desk: Desk) -> None
 
 
 def test_restart_marks_what_fell_due_and_replay_changes_nothing(desk: Desk) -> None:
-    numbers = [desk.open_ticket() for _ in range(3)]
+    field = desk.define(
+        "departments", {"name": "Field service", "auto_assign": {"strategy": "round_robin"}}
+    )
+    topic = desk.define("help-topics", {"name": "On-site visit", "department_id": field})
+    desk.agent("Ann", field)
+    desk.agent("Ben", field)
+    desk.settle()
+    numbers = [desk.open_ticket(topicId=topic) for _ in range(3)]
     desk.settle()
     desk.command(numbers[2], "status", {"status": "closed"})
     desk.settle()
@@ -248,9 +256,15 @@ def test_restart_marks_what_fell_due_and_replay_changes_nothing(desk: Desk) -> N
     def log_length() -> int:
         return desk.platform.store.head_position()
 
-    before, appended = sla_state(), log_length()
+    def routing_state() -> list[tuple[object, ...]]:
+        with reading(desk.platform.engine) as conn:
+            return [tuple(r) for r in conn.execute(select(routing_tickets).order_by("stream_id"))]
+
+    before, owners, appended = sla_state(), routing_state(), log_length()
     assert replay(desk.platform, "sla") > 0
+    assert replay(desk.platform, "routing") > 0
     assert sla_state() == before
+    assert routing_state() == owners
     assert log_length() == appended  # nothing decided twice
     assert OverdueTimer(desk.platform.store, desk.clock).run_once() == 0  # no second mark
 

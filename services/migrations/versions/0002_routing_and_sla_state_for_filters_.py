@@ -77,7 +77,6 @@ def upgrade() -> None:
         "sla_plans",
         sa.Column("alerts_enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
     )
-    op.add_column("sla_tickets", sa.Column("department_id", sa.Integer(), nullable=True))
     op.add_column(
         "sla_tickets", sa.Column("clock_start", sa.DateTime(timezone=True), nullable=True)
     )
@@ -110,7 +109,6 @@ def downgrade() -> None:
     op.drop_column("sla_tickets", "target")
     op.drop_column("sla_tickets", "responded")
     op.drop_column("sla_tickets", "clock_start")
-    op.drop_column("sla_tickets", "department_id")
     op.drop_column("sla_plans", "alerts_enabled")
     op.drop_column("sla_plans", "first_response_hours")
     op.drop_column("routing_help_topics", "auto_assign_strategy")

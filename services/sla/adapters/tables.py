@@ -54,7 +54,6 @@ sla_tickets = Table(
     Column("due_at", DateTime(timezone=True), nullable=True),
     Column("is_open", Boolean, nullable=False),
     Column("overdue", Boolean, nullable=False),
-    Column("department_id", Integer, nullable=True),
     Column("clock_start", DateTime(timezone=True), nullable=True),  # created or last reopened
     Column("responded", Boolean, nullable=False, server_default=false()),
     Column("target", String(20), nullable=True),
