@@ -200,7 +200,7 @@ def test_another_departments_agent_gets_404_and_changes_nothing(desk: Desk) -> N
         ("malformed json", 400, "malformed JSON"),
         ("json array", 400, "JSON object"),
         ("version as text", 400, "expected_version"),
-        ("unknown key", 400, "unknown field(s) agent"),
+        ("unknown key", 400, "agent: Unknown field"),
         ("if-match any", 400, "If-Match"),
         ("versions disagree", 400, "If-Match"),
         ("not json", 415, "Content-Type"),

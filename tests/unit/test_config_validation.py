@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from libs.platform.errors import ValidationFailed
-from services.intake.domain.config_rules import Existing, check, flatten, parse
+from libs.platform.validation import flatten
+from services.intake.domain.config_rules import Existing, check, parse
 
 EVERYTHING = Existing(
     ids={

@@ -13,10 +13,11 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from libs.events.types.config import CONFIG_TYPES
 from libs.platform.errors import ValidationFailed
+from libs.platform.validation import load
 from services.routing.domain.filters import Filter, InvalidFilter
 from services.sla.domain.calendar import InvalidSchedule, Schedule
 
@@ -95,13 +96,7 @@ def parse(thing: str, body: object, *, thing_id: int | None = None) -> Definitio
             raise invalid("id", f"the body names {given!r} but the URL {thing_id}")
     password = _password(body.pop("password")) if thing == "agent" and "password" in body else None
     schema = _schema(thing)
-    try:
-        loaded = schema.load(body)
-    except ValidationError as exc:
-        errors = flatten(exc.messages)
-        where, messages = next(iter(errors.items()))
-        raise ValidationFailed(f"{where}: {messages[0]}", field=where, errors=errors) from None
-    return Definition(schema.dump(loaded), password)
+    return Definition(schema.dump(load(schema, body)), password)
 
 
 def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
@@ -118,24 +113,6 @@ def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
                 raise invalid(where, f"there is no {target.replace('-', ' ')} {value}")
     if thing == "department":
         _check_tree(data, existing)
-
-
-def flatten(messages: object, where: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as {"rules[0].value": [...]}, in the schema's order."""
-    if isinstance(messages, Mapping):
-        flat: dict[str, list[str]] = {}
-        for key, value in messages.items():
-            if isinstance(key, int):
-                path = f"{where}[{key}]"
-            elif key == "_schema":
-                path = where
-            else:
-                path = f"{where}.{key}" if where else str(key)
-            flat.update(flatten(value, path))
-        return flat
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return {where or "body": list(messages)}
-    return {where or "body": [str(messages)]}
 
 
 _schemas: dict[str, Schema] = {}  # stateless once built, costly to build: one per thing
