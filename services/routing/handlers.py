@@ -282,15 +282,7 @@ def on_transferred(event: RecordedEvent, uow: UnitOfWork) -> None:
         return
     department_id = event.data["department_id"]
     state.save_ticket(uow.conn, event.stream_id, department_id=department_id)
-    routed = {
-        "department_id": department_id,
-        "help_topic_id": row.help_topic_id,
-        "priority": row.priority or "normal",
-        "sla_plan_id": row.sla_plan_id,
-        "autorespond": False,
-        "reason": "transfer",
-    }
-    uow.append(event.stream_id, [NewEvent("TicketRouted", routed)], ANY_VERSION)
+    _reroute(event, uow, row, "transfer", department_id=department_id)
     if row.status == OPEN:
         _reassign(event, uow, department_id, None)
 
@@ -304,17 +296,22 @@ def on_field_updated(event: RecordedEvent, uow: UnitOfWork) -> None:
     topic = state.help_topics(uow.conn).get(event.data.get("value") or 0)
     # osTicket keeps the department on a topic change; the topic's plan goes to sla, which
     # applies it only over no plan or a transient one.
+    help_topic_id, sla_plan_id = (topic.id, topic.sla_plan_id) if topic else (None, None)
+    state.save_ticket(uow.conn, event.stream_id, help_topic_id=help_topic_id)
+    _reroute(event, uow, row, "help_topic", help_topic_id=help_topic_id, sla_plan_id=sla_plan_id)
+
+
+def _reroute(event: RecordedEvent, uow: UnitOfWork, row: Any, reason: str, **changes: Any) -> None:
+    """`TicketRouted` for a ticket routed before: as it stands, with `changes`."""
     routed = {
         "department_id": row.department_id,
-        "help_topic_id": topic.id if topic else None,
+        "help_topic_id": row.help_topic_id,
         "priority": row.priority or "normal",
-        "sla_plan_id": topic.sla_plan_id if topic else None,
+        "sla_plan_id": row.sla_plan_id,
+        **changes,
         "autorespond": False,
-        "reason": "help_topic",
+        "reason": reason,
     }
-    state.save_ticket(
-        uow.conn, event.stream_id, help_topic_id=routed["help_topic_id"], sla_plan_id=None
-    )
     uow.append(event.stream_id, [NewEvent("TicketRouted", routed)], ANY_VERSION)
 
 
@@ -338,7 +335,7 @@ def _reassign(
         return
     topic = state.help_topics(uow.conn).get(topic_id) if topic_id else None
     rule, reason = reassignment_rule(topic=topic, department=department)
-    if rule is None or (row.agent_id and rule.strategy is None and rule.agent_id == row.agent_id):
+    if rule is None:
         return
     if row.agent_id and not _left_department(uow, row.agent_id, department_id):
         return  # the system's earlier pick still works here: keep the owner

@@ -326,3 +326,32 @@ def test_filter_actions_become_events_and_a_reopen_reassigns(desk: Desk) -> None
     desk.command(nobody_free, "status", {"status": "open"})
     desk.settle()
     assert [a["agent_id"] for a in desk.events(nobody_free, "TicketAssigned")] == [away]
+
+
+def test_a_help_topic_change_reroutes_and_replaces_only_a_transient_plan(desk: Desk) -> None:
+    triage = desk.define("sla-plans", {"name": "Triage", "grace_hours": 2, "transient": True})
+    hardware = desk.define("sla-plans", {"name": "Hardware", "grace_hours": 72})
+    unsorted = desk.define(
+        "help-topics", {"name": "Unsorted", "department_id": 1, "sla_plan_id": triage}
+    )
+    printers = desk.define(
+        "help-topics", {"name": "Printers", "department_id": 1, "sla_plan_id": hardware}
+    )
+    desk.settle()
+    number = desk.open_ticket(topicId=unsorted)
+    desk.settle()
+    desk.command(number, "fields", {"field": "help_topic", "value": printers})
+    desk.settle()
+    routed = desk.events(number, "TicketRouted")[-1]
+    assert (routed["reason"], routed["help_topic_id"], routed["department_id"]) == (
+        "help_topic",
+        printers,
+        1,
+    )
+    applied = desk.events(number, "SlaApplied")[-1]
+    assert (applied["sla_plan_id"], applied["reason"]) == (hardware, "help_topic")
+    # Hardware is not transient: a change back to the triage topic keeps it.
+    desk.command(number, "fields", {"field": "help_topic", "value": unsorted})
+    desk.settle()
+    assert desk.events(number, "TicketRouted")[-1]["help_topic_id"] == unsorted
+    assert desk.events(number, "SlaApplied")[-1]["sla_plan_id"] == hardware
