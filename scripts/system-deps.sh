@@ -3,6 +3,8 @@
 set -euo pipefail
 need_apt=()
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
+# Email intake tests poll a real IMAP server on loopback.
+command -v dovecot >/dev/null || need_apt+=(dovecot-imapd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

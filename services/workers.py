@@ -28,7 +28,7 @@ def subscription_for(platform: Platform, service: str) -> Subscription:
         settings = platform.settings
         mailer = mailer_from_settings(settings.smtp_url, settings.maildrop_dir)
         return NotifyHandlers(
-            mailer, settings.helpdesk_email, settings.helpdesk_name
+            mailer, settings.helpdesk_email, settings.helpdesk_name, settings.secret_key
         ).subscription()
     if service == "query":
         return query_handlers.subscription()

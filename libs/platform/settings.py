@@ -31,6 +31,14 @@ class Settings:
     trusted_proxies: str = "127.0.0.1,::1"
     helpdesk_email: str = "support@deskstream.local"
     helpdesk_name: str = "Deskstream Support"
+    # Email intake policy (osTicket's mail settings). IMAP accounts live in the mail config
+    # file (`mail_config`, TOML), not in the environment: they carry passwords.
+    mail_config: Path | None = None
+    max_attachment_bytes: int = 8 * 1024 * 1024
+    max_open_tickets: int = 0  # per requester; 0 = unlimited
+    email_collaborators: bool = True  # To/Cc addresses become collaborators
+    # How a ticket number appears in a subject; `{number}` is replaced.
+    subject_number_format: str = "[#{number}]"
 
     @property
     def backend(self) -> str:
@@ -77,5 +85,11 @@ class Settings:
             poll_interval_s=float(get("POLL_INTERVAL_S") or base.poll_interval_s),
             helpdesk_email=get("HELPDESK_EMAIL") or base.helpdesk_email,
             trusted_proxies=get("TRUSTED_PROXIES") or base.trusted_proxies,
+            mail_config=Path(mail_config) if (mail_config := get("MAIL_CONFIG")) else None,
+            max_attachment_bytes=int(get("MAX_ATTACHMENT_BYTES") or base.max_attachment_bytes),
+            max_open_tickets=int(get("MAX_OPEN_TICKETS") or base.max_open_tickets),
+            email_collaborators=(get("EMAIL_COLLABORATORS") or "true").lower()
+            not in ("0", "false", "no"),
+            subject_number_format=get("SUBJECT_NUMBER_FORMAT") or base.subject_number_format,
         )
         return settings

@@ -17,8 +17,11 @@ AUTORESPONSE = "ticket.autoresponse"
 
 
 class NotifyHandlers:
-    def __init__(self, mailer: Mailer, helpdesk_email: str, helpdesk_name: str) -> None:
+    def __init__(
+        self, mailer: Mailer, helpdesk_email: str, helpdesk_name: str, secret_key: str
+    ) -> None:
         self.mailer = mailer
+        self.secret_key = secret_key
         self.helpdesk_email = helpdesk_email
         self.helpdesk_name = helpdesk_name
 
@@ -89,7 +92,12 @@ class NotifyHandlers:
         if already is not None:
             return
         msg_id = message_id(
-            str(event.event_id), recipient, template, self.helpdesk_email.split("@")[-1]
+            str(event.event_id),
+            recipient,
+            template,
+            self.helpdesk_email.split("@")[-1],
+            ticket_id=uuid.UUID(event.stream_id.removeprefix("ticket-")),
+            secret=self.secret_key,
         )
         message = new_ticket_autoresponse(
             ticket,

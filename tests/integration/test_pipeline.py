@@ -47,7 +47,10 @@ def desk(engine: Engine, clock: FakeClock, tmp_path: Path) -> Iterator[EventStor
 def subscribers(store: EventStore, maildrop: Path) -> list[EmbeddedSubscriber]:
     settings = Settings()
     notify = NotifyHandlers(
-        MaildropMailer(maildrop), settings.helpdesk_email, settings.helpdesk_name
+        MaildropMailer(maildrop),
+        settings.helpdesk_email,
+        settings.helpdesk_name,
+        settings.secret_key,
     )
     subscriptions = [
         routing_handlers.subscription(),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
 
+from libs.platform.message_ids import ticket_of
 from services.notify.domain.messages import (
     TicketSummary,
     clean_header,
@@ -129,11 +131,13 @@ def test_clean_header(raw: str | None, clean: str) -> None:
 
 
 BASE = ("6f1e4d1c-0000-4000-8000-000000000001", "ada@example.com", "new_ticket", "desk.example")
+TICKET = uuid.UUID("0b7c2a9e-0000-4000-8000-00000000000a")
+SIGNED = {"ticket_id": TICKET, "secret": "s3cret"}
 
 
 def test_message_id_is_deterministic_and_uses_the_domain() -> None:
-    first = message_id(*BASE)
-    assert first == message_id(*BASE)
+    first = message_id(*BASE, **SIGNED)
+    assert first == message_id(*BASE, **SIGNED)
     assert first.startswith("<") and first.endswith("@desk.example>")
 
 
@@ -148,8 +152,20 @@ def test_message_id_is_deterministic_and_uses_the_domain() -> None:
 def test_message_id_differs_when_event_recipient_or_template_differs(
     changed: tuple[str, str, str, str],
 ) -> None:
-    assert message_id(*changed) != message_id(*BASE)
+    assert message_id(*changed, **SIGNED) != message_id(*BASE, **SIGNED)
 
 
 def test_message_id_ignores_recipient_case() -> None:
-    assert message_id(BASE[0], "ADA@Example.com", *BASE[2:]) == message_id(*BASE)
+    assert message_id(BASE[0], "ADA@Example.com", *BASE[2:], **SIGNED) == message_id(
+        *BASE, **SIGNED
+    )
+
+
+def test_a_reply_to_a_sent_message_names_its_ticket_only_when_the_signature_holds() -> None:
+    sent = message_id(*BASE, **SIGNED)
+    assert ticket_of(sent, "s3cret") == TICKET
+    assert ticket_of(sent.upper(), "s3cret") == TICKET  # some clients change case
+    assert ticket_of(sent, "another secret") is None
+    forged = sent.replace(TICKET.hex, uuid.UUID(int=7).hex)
+    assert ticket_of(forged, "s3cret") is None
+    assert ticket_of("<CAF123@mail.gmail.com>", "s3cret") is None

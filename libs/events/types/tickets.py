@@ -38,6 +38,10 @@ class TicketCreated(Schema):
     cc = fields.List(fields.String(), load_default=list)
     reply_to = fields.String(allow_none=True, load_default=None)
     headers = fields.Dict(keys=fields.String(), load_default=dict)
+    # The email's Message-ID (threading looks replies up by it) and, when a reply to a ticket
+    # that cannot reopen opened this one instead, that ticket's number.
+    message_id = fields.String(allow_none=True, load_default=None)
+    previous_ticket = fields.String(allow_none=True, load_default=None)
 
 
 class MessageAppended(Schema):
@@ -50,6 +54,10 @@ class MessageAppended(Schema):
     reply_to = fields.String(
         allow_none=True, load_default=None, validate=validate.OneOf(("requester", "all", "none"))
     )
+    channel = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(CHANNELS))
+    message_id = fields.String(allow_none=True, load_default=None)
+    # False for an auto-reply or a bounce: nothing answers or alerts on it (mail loops).
+    autorespond = fields.Boolean(load_default=True)
 
 
 class TicketRouted(Schema):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, String, Table
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, String, Table, Text
 
 from libs.events.tables import metadata
 
@@ -33,4 +33,25 @@ attachments = Table(
     Column("size", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+# Every Message-ID intake received, and the ticket it went to: a redelivered email is a
+# duplicate (no effect twice), and a reply whose In-Reply-To/References names one of these
+# threads into that ticket. Keyed by a digest because Message-IDs may be up to 998 bytes.
+email_messages = Table(
+    "email_messages",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("message_id", Text, nullable=False),
+    Column("ticket_id", String(36), nullable=False, index=True),
+    Column("entry_id", String(36), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Ticket ids by requester address, so the open-ticket limit reads only that user's streams.
+requester_tickets = Table(
+    "requester_tickets",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("ticket_id", String(36), primary_key=True),
 )

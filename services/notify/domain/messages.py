@@ -10,6 +10,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from libs.platform.message_ids import signed_message_id
+
 NAMESPACE = uuid.UUID("6d1c3a52-3f0e-4c55-9b1a-4f1a2d6c7e01")
 
 
@@ -21,10 +23,19 @@ class TicketSummary:
     requester_name: str | None
 
 
-def message_id(cause_event_id: str, recipient: str, template: str, domain: str) -> str:
-    """Deterministic: a resend after a crash carries the same Message-ID (receivers dedupe)."""
+def message_id(
+    cause_event_id: str,
+    recipient: str,
+    template: str,
+    domain: str,
+    *,
+    ticket_id: uuid.UUID,
+    secret: str,
+) -> str:
+    """Deterministic: a resend after a crash carries the same Message-ID (receivers dedupe).
+    Signed with the ticket, so a reply threads back into it (libs.platform.message_ids)."""
     token = uuid.uuid5(NAMESPACE, f"{cause_event_id}|{recipient.lower()}|{template}")
-    return f"<{token}@{domain}>"
+    return signed_message_id(ticket_id, token.hex, domain, secret)
 
 
 def clean_header(value: str | None) -> str:
