@@ -34,7 +34,13 @@ Event = tuple[str, dict[str, Any]]
 
 CREATED: Event = (
     "TicketCreated",
-    {"ticket_id": TICKET_ID, "number": "123456", "subject": "VPN down", "help_topic_id": None},
+    {
+        "ticket_id": TICKET_ID,
+        "number": "123456",
+        "subject": "VPN down",
+        "help_topic_id": None,
+        "requester": {"email": "Ada@Example.com", "name": "Ada"},
+    },
 )
 ROUTED: Event = ("TicketRouted", {"department_id": 1, "help_topic_id": 1, "priority": "normal"})
 

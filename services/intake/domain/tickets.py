@@ -60,6 +60,10 @@ class TicketState:
     agent_id: int | None = None
     team_id: int | None = None
     rejected: bool = False
+    # Who the ticket's mail goes to: the requester and the active collaborators (lower-case).
+    requester_email: str | None = None
+    collaborators: frozenset[str] = frozenset()
+    merged_into: str | None = None  # the parent ticket's number, once merged
 
     @property
     def exists(self) -> bool:
@@ -363,7 +367,14 @@ def _reason(reason: str | None) -> str | None:
 
 def evolve(state: TicketState, event_type: str, data: dict[str, Any], version: int) -> TicketState:
     if event_type == "TicketCreated":
-        return TicketState(version, uuid.UUID(data["ticket_id"]), data["number"], "open")
+        return TicketState(
+            version,
+            uuid.UUID(data["ticket_id"]),
+            data["number"],
+            "open",
+            help_topic_id=data.get("help_topic_id"),
+            requester_email=data["requester"]["email"].lower(),
+        )
     changes = _CHANGES.get(event_type)
     return replace(state, version=version, **(changes(state, data) if changes else {}))
 
@@ -394,4 +405,7 @@ _CHANGES: dict[str, Callable[[TicketState, dict[str, Any]], dict[str, Any]]] = {
     "AssignmentReleased": _released,
     "TicketFieldUpdated": _field_updated,
     "TicketRejected": lambda s, d: {"rejected": True},
+    "CollaboratorAdded": lambda s, d: {"collaborators": s.collaborators | {d["email"].lower()}},
+    "CollaboratorRemoved": lambda s, d: {"collaborators": s.collaborators - {d["email"].lower()}},
+    "TicketMerged": lambda s, d: {"merged_into": d["into_number"]},
 }
