@@ -108,7 +108,7 @@ def test_evolve_created_then_reopen_is_refused() -> None:
     (event,) = decide(command())
     state = evolve(TicketState(), event.type, event.data, 1)
 
-    assert state == TicketState(1, TICKET_ID, "123456", "open")
+    assert state == TicketState(1, TICKET_ID, "123456", "open", requester_email="ada@example.com")
     assert state.exists
     with pytest.raises(Conflict):
         decide(command(), state)
