@@ -23,7 +23,8 @@ from libs.platform.errors import Conflict, NotFound
 from services.intake.domain import config_rules
 from services.intake.domain.config_rules import Existing
 
-HIDDEN = {"password_hash", "token_hash"}  # credential hashes never leave the server
+HIDDEN = {"password_hash", "token_hash", "key_hash"}  # credential hashes never leave the server
+SECRETS = {"agent": "token", "api-key": "key"}  # a new one's secret, in the create answer only
 
 
 def list_things(store: EventStore, thing: str) -> list[dict[str, Any]]:
@@ -41,15 +42,15 @@ def get_thing(store: EventStore, thing: str, thing_id: int) -> dict[str, Any]:
 
 
 def create_thing(store: EventStore, thing: str, body: object, *, actor: str) -> dict[str, Any]:
-    """Define a new thing; its state with `id` and `version` (and, for an agent, its API token,
-    shown this once)."""
+    """Define a new thing; its state with `id` and `version` (and, for an agent or API key, its
+    secret, shown this once)."""
     definition = config_rules.parse(thing, body)
     password_hash = access.hash_password(definition.password) if definition.password else None
     with store.transaction() as conn:
         store.lock_appends(conn)
         data = {"id": next_id(conn, thing), **definition.data}
         config_rules.check(thing, data, _existing(conn, store, thing))
-        version, token = _define(
+        version, stored, secret = _define(
             store,
             thing,
             data,
@@ -58,9 +59,9 @@ def create_thing(store: EventStore, thing: str, body: object, *, actor: str) -> 
             expected_version=0,
             actor=actor,
         )
-    created = _public(data, version)
-    if token is not None:
-        created["token"] = token
+    created = _public(stored, version)
+    if secret is not None:
+        created[SECRETS[thing]] = secret
     return created
 
 
@@ -88,7 +89,7 @@ def replace_thing(
             )
         data = {"id": thing_id, **definition.data}
         config_rules.check(thing, data, _existing(conn, store, thing))
-        version, _ = _define(
+        version, stored, _ = _define(
             store,
             thing,
             data,
@@ -97,7 +98,7 @@ def replace_thing(
             expected_version=current,
             actor=actor,
         )
-    return _public(data, version)
+    return _public(stored, version)
 
 
 def _define(
@@ -109,9 +110,10 @@ def _define(
     password_hash: str | None,
     expected_version: int,
     actor: str,
-) -> tuple[int, str | None]:
+) -> tuple[int, dict[str, Any], str | None]:
+    """(new version, the stored definition, a new agent's or API key's secret)."""
     if thing == "agent":  # with its credentials and its `agents` row, in this transaction
-        return access.define_agent(
+        version, token = access.define_agent(
             store,
             data,
             conn=conn,
@@ -119,9 +121,13 @@ def _define(
             expected_version=expected_version,
             actor=actor,
         )
-    return define(
-        store, thing, data, conn=conn, expected_version=expected_version, actor=actor
-    ), None
+        return version, data, token
+    if thing == "api-key":  # with its secret and its `api_keys` row, in this transaction
+        return access.define_api_key(
+            store, data, conn=conn, expected_version=expected_version, actor=actor
+        )
+    version = define(store, thing, data, conn=conn, expected_version=expected_version, actor=actor)
+    return version, data, None
 
 
 def _existing(conn: Connection, store: EventStore, thing: str) -> Existing:
