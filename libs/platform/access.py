@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,11 +50,24 @@ agents = Table(
     Column("token_hash", String(64), nullable=True),
     Column("department_id", Integer, nullable=True),
     Column("extended_department_ids", JSON, nullable=False),
+    Column("permissions", JSON, nullable=True),  # the role's, resolved (role_permissions)
     Column("admin", Boolean, nullable=False),
     Column("active", Boolean, nullable=False),
 )
 
 _hasher = PasswordHasher()
+
+# The role permissions Deskstream enforces, by osTicket's names; an agent definition's
+# `permissions` lists some of them, and an admin holds them all.
+PERMISSIONS = ("ticket.assign", "ticket.release", "ticket.transfer", "ticket.merge", "ticket.link")
+# Defined with none (as every agent was before roles), an agent holds the default role: all
+# but merge and link, which change other tickets than the one at hand.
+DEFAULT_PERMISSIONS = frozenset(PERMISSIONS) - {"ticket.merge", "ticket.link"}
+
+
+def role_permissions(listed: Collection[str] | None) -> frozenset[str]:
+    """What an agent defined with `listed` permissions may do (besides an admin's all)."""
+    return frozenset(listed) if listed else DEFAULT_PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -75,9 +89,13 @@ class Agent:
     email: str
     admin: bool
     department_ids: frozenset[int]
+    permissions: frozenset[str] = DEFAULT_PERMISSIONS
 
     def can_see_department(self, department_id: int | None) -> bool:
         return self.admin or (department_id is not None and department_id in self.department_ids)
+
+    def may(self, permission: str) -> bool:
+        return self.admin or permission in self.permissions
 
 
 def _new_secret(kind: str) -> tuple[str, str, str]:
@@ -104,22 +122,47 @@ def create_api_key(
     """Define a new API key; returns (id, key). The key is shown once and stored only hashed."""
     for ip in ip_allow:
         ipaddress.ip_network(ip, strict=False)  # ValueError names the bad entry
-    key, prefix, digest = _new_secret("k")
     with store.transaction() as conn:
         store.lock_appends(conn)
         key_id = next_id(conn, "api-key")
         data = {
             "id": key_id,
-            "prefix": prefix,
-            "key_hash": digest,
             "ip_allow": ip_allow,
             "can_create_tickets": True,
             "active": True,
             "notes": notes,
         }
-        define(store, "api-key", data, conn=conn, expected_version=0, actor=actor)
-        project_api_key(conn, data)
+        _, _, key = define_api_key(store, data, conn=conn, expected_version=0, actor=actor)
+    assert key is not None  # a new key always gets one
     return key_id, key
+
+
+def define_api_key(
+    store: EventStore,
+    data: dict[str, Any],
+    *,
+    conn: Connection,
+    expected_version: int | None = None,
+    actor: str = "cli",
+) -> tuple[int, dict[str, Any], str | None]:
+    """Append an API key's definition and keep its `api_keys` row in step, in the caller's
+    transaction (which holds the append lock). `data` is everything but the secret.
+
+    A new key gets its secret, returned once (else None); an existing one keeps it. Returns
+    (new stream version, the stored definition (prefix and hash included), key).
+    """
+    previous = store.read_stream(config_stream_id("api-key", data["id"]), conn=conn)
+    key = None
+    if previous:
+        prefix, digest = previous[-1].data["prefix"], previous[-1].data["key_hash"]
+    else:
+        key, prefix, digest = _new_secret("k")
+    stored = {**data, "prefix": prefix, "key_hash": digest}
+    version = define(
+        store, "api-key", stored, conn=conn, expected_version=expected_version, actor=actor
+    )
+    project_api_key(conn, stored)
+    return version, stored, key
 
 
 def project_api_key(conn: Connection, data: dict[str, Any]) -> None:
@@ -176,6 +219,7 @@ def create_agent(
     admin: bool = False,
     department_id: int | None = None,
     username: str | None = None,
+    permissions: Collection[str] = (),
     actor: str = "cli",
 ) -> tuple[int, str]:
     """Define a new agent with an API token; returns (id, token). Token shown once, stored hashed."""
@@ -190,7 +234,7 @@ def create_agent(
             "username": username or email.split("@")[0],
             "department_id": department_id,
             "extended_access": [],
-            "permissions": [],
+            "permissions": list(permissions),
             "team_ids": [],
             "on_vacation": False,
             "admin": admin,
@@ -280,6 +324,7 @@ def project_agent(conn: Connection, data: dict[str, Any]) -> None:
             "extended_department_ids": [
                 x["department_id"] for x in data.get("extended_access", [])
             ],
+            "permissions": sorted(role_permissions(data.get("permissions"))),
             "admin": data.get("admin", False),
             "active": data.get("active", True),
         },
@@ -291,7 +336,14 @@ def _agent(row: Any) -> Agent:
     departments = set(row["extended_department_ids"] or [])
     if row["department_id"] is not None:
         departments.add(row["department_id"])
-    return Agent(row["id"], row["name"], row["email"], row["admin"], frozenset(departments))
+    return Agent(
+        row["id"],
+        row["name"],
+        row["email"],
+        row["admin"],
+        frozenset(departments),
+        role_permissions(row["permissions"]),
+    )
 
 
 def verify_agent_token(conn: Connection, token: str | None) -> Agent | None:

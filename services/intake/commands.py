@@ -1,7 +1,9 @@
-"""Agent commands on a ticket: load its stream, check access and references, decide, append.
+"""Agent commands on a ticket: check the role, load its stream, check access and references,
+decide, append.
 
 The append names the version the agent saw; a stale version appends nothing and answers 409
-with the events the agent has not seen yet.
+with the events the agent has not seen yet. Merge and link also append to the other tickets
+named, at the versions read in the same transaction, so all of it commits or none.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlalchemy import Connection
 
 from libs.events.envelope import NewEvent
 from libs.events.errors import ConcurrencyError
-from libs.events.store import EventStore
+from libs.events.store import Append, EventStore
 from libs.platform.access import Agent
 from libs.platform.configuration import definitions
 from libs.platform.database import reading
@@ -32,7 +34,18 @@ Command = (
     | tickets.UpdateField
     | tickets.Reply
     | tickets.AddNote
+    | tickets.ChangeCollaborators
+    | tickets.Merge
+    | tickets.ChangeLinks
 )
+# The role permission (libs.platform.access.PERMISSIONS) a command needs, and what it allows.
+PERMISSIONS: dict[type, tuple[str, str]] = {
+    tickets.Assign: ("ticket.assign", "assign tickets"),
+    tickets.Release: ("ticket.release", "release assignments"),
+    tickets.Transfer: ("ticket.transfer", "transfer tickets"),
+    tickets.Merge: ("ticket.merge", "merge tickets"),
+    tickets.ChangeLinks: ("ticket.link", "link tickets"),
+}
 
 
 def handle(
@@ -45,22 +58,46 @@ def handle(
     metadata: dict[str, Any],
 ) -> int:
     """Apply `command` to ticket `number` as `agent`; returns the stream's new version."""
+    _check_role(agent, command)
     try:
         with store.transaction() as conn:
+            if isinstance(command, tickets.Merge | tickets.ChangeLinks):
+                # The other tickets' versions are read now and appended at: nothing in between.
+                store.lock_appends(conn)
             stream_id, state = _load(conn, store, number, agent)
             if state.version != expected_version:
                 raise ConcurrencyError(stream_id, expected_version, state.version)
-            new_events = _decide(conn, store, agent, state, command)
-            new_events = [replace(e, metadata=dict(metadata)) for e in new_events]
-            recorded = store.append(stream_id, new_events, expected_version, conn=conn)
-            return recorded[-1].version
+            if isinstance(command, tickets.Merge | tickets.ChangeLinks):
+                appends = _decide_many(conn, store, agent, (stream_id, state), command)
+            else:
+                new_events = _decide(conn, store, agent, state, command)
+                appends = [Append(stream_id, new_events, expected_version)]
+            appends = [
+                replace(a, events=[replace(e, metadata=dict(metadata)) for e in a.events])
+                for a in appends
+            ]
+            recorded = store.append_many(appends, conn=conn)
+            return max(e.version for e in recorded if e.stream_id == stream_id)
     except ConcurrencyError as exc:
         raise _stale(store, exc) from None
 
 
+def _check_role(agent: Agent, command: Command) -> None:
+    needed = PERMISSIONS.get(type(command))
+    if needed is not None and not agent.may(needed[0]):
+        permission, allows = needed
+        raise Forbidden(
+            f"your role may not {allows}: it lacks the {permission} permission",
+            permission=permission,
+        )
+
+
+Loaded = tuple[str, TicketState]  # (stream id, state)
+
+
 def _load(
-    conn: Connection, store: EventStore, number: str, agent: Agent
-) -> tuple[str, TicketState]:
+    conn: Connection, store: EventStore, number: str, agent: Agent, field: str | None = None
+) -> Loaded:
     stream_id = find_ticket(conn, number)
     state = TicketState()
     if stream_id is not None:
@@ -68,8 +105,54 @@ def _load(
             state = evolve(state, event.type, event.data, event.version)
     # Another department's ticket is reported as missing, as the query service does.
     if stream_id is None or not state.exists or not agent.can_see_department(state.department_id):
-        raise NotFound(f"ticket {number} not found")
+        raise NotFound(f"ticket {number} not found", **({"field": field} if field else {}))
     return stream_id, state
+
+
+def _decide_many(
+    conn: Connection,
+    store: EventStore,
+    agent: Agent,
+    ticket: Loaded,
+    command: tickets.Merge | tickets.ChangeLinks,
+) -> list[Append]:
+    """Merge or link: this ticket's events and the other named tickets', one append each."""
+    by = tickets.Actor(agent.id, agent.name, agent.email)
+    _, state = ticket
+    named = (
+        {"tickets": command.tickets}
+        if isinstance(command, tickets.Merge)
+        else {"link": command.link, "unlink": command.unlink}
+    )
+    others = _load_named(conn, store, agent, state, named)
+    states = {number: other for number, (_, other) in others.items()}
+    decided = (
+        tickets.merge(state, command, tickets=states, by=by)
+        if isinstance(command, tickets.Merge)
+        else tickets.change_links(state, command, tickets=states, by=by)
+    )
+    loaded = {**others, str(state.number): ticket}
+    return [
+        Append(loaded[number][0], new_events, loaded[number][1].version)
+        for number, new_events in decided.items()
+        if new_events
+    ]
+
+
+def _load_named(
+    conn: Connection,
+    store: EventStore,
+    agent: Agent,
+    state: TicketState,
+    named: dict[str, tuple[str, ...]],
+) -> dict[str, Loaded]:
+    """Every other ticket named under each field; one the agent may not see is not found."""
+    loaded: dict[str, Loaded] = {}
+    for field, numbers in named.items():
+        for index, number in enumerate(numbers):
+            if number != state.number and number not in loaded:  # the domain refuses those
+                loaded[number] = _load(conn, store, number, agent, f"{field}[{index}]")
+    return loaded
 
 
 def _decide(
@@ -105,6 +188,8 @@ def _decide(
             return tickets.reply(state, command, by=by, entry_id=uuid.uuid4())
         case tickets.AddNote():
             return tickets.add_note(state, command, by=by, entry_id=uuid.uuid4())
+        case tickets.ChangeCollaborators():
+            return tickets.change_collaborators(state, command, by=by)
     raise TypeError(f"unknown ticket command {command!r}")
 
 

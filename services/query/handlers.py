@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from libs.events.envelope import RecordedEvent
 from libs.events.subscription import Subscription, UnitOfWork
@@ -34,6 +34,8 @@ def on_created(event: RecordedEvent, uow: UnitOfWork) -> None:
             collaborators=[],
             created_at=event.time,
             updated_at=event.time,
+            deleted=False,
+            links=[],
         )
     )
     _entry(
@@ -95,6 +97,49 @@ def _setter(
     return lambda event, uow: _touch(uow, event, fields(event.data))
 
 
+def _listed(
+    column: str, change: Callable[[list[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]
+) -> Callable[[RecordedEvent, UnitOfWork], None]:
+    """A change to one of the ticket's JSON lists (collaborators, links): read, change, write."""
+
+    def project(event: RecordedEvent, uow: UnitOfWork) -> None:
+        current = uow.conn.execute(
+            select(tickets.c[column]).where(tickets.c.stream_id == event.stream_id)
+        ).scalar_one_or_none()
+        _touch(uow, event, {column: change(list(current or []), event.data)})
+
+    return project
+
+
+def _collaborator(entries: list[dict[str, Any]], d: dict[str, Any]) -> list[dict[str, Any]]:
+    """CollaboratorAdded is an upsert by email: added again, someone keeps their place."""
+    entry = {"email": d["email"], "name": d.get("name"), "active": d.get("active", True)}
+    key = d["email"].lower()
+    if any(e["email"].lower() == key for e in entries):
+        return [entry if e["email"].lower() == key else e for e in entries]
+    return [*entries, entry]
+
+
+def _without_collaborator(entries: list[dict[str, Any]], d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in entries if e["email"].lower() != d["email"].lower()]
+
+
+def _link(entries: list[dict[str, Any]], d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*_unlink(entries, d), {"number": d["number"]}]
+
+
+def _unlink(entries: list[dict[str, Any]], d: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in entries if e["number"] != d["number"]]
+
+
+def _merged(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "merged_into": d["into_number"],
+        "merge_mode": d.get("mode", "combine"),
+        "deleted": d.get("deleted", False),
+    }
+
+
 def _due(d: dict[str, Any]) -> dict[str, Any]:
     return {
         "sla_plan_id": d.get("sla_plan_id"),
@@ -144,10 +189,13 @@ def subscription() -> Subscription:
             "TicketOverdue": _setter(lambda d: {"overdue": True}),
             "TicketRejected": _setter(lambda d: {"rejected": True, "status": "rejected"}),
             "TicketFieldUpdated": _setter(lambda d: {}),
-            "CollaboratorAdded": _setter(lambda d: {}),
-            "CollaboratorRemoved": _setter(lambda d: {}),
-            "TicketMerged": _setter(lambda d: {}),
-            "TicketLinked": _setter(lambda d: {}),
+            "CollaboratorAdded": _listed("collaborators", _collaborator),
+            "CollaboratorRemoved": _listed("collaborators", _without_collaborator),
+            # The child records the merge; the parent's thread reads its children's entries.
+            "TicketMerged": _setter(_merged),
+            "ChildTicketsMerged": _setter(lambda d: {}),
+            "TicketLinked": _listed("links", _link),
+            "TicketUnlinked": _listed("links", _unlink),
             "DepartmentDefined": _name("department"),
             "HelpTopicDefined": _name("help-topic"),
             "SlaPlanDefined": _name("sla-plan"),

@@ -48,7 +48,12 @@ def ticket_summary(row: Any, names: dict[tuple[str, int], str]) -> dict[str, Any
         "priority": row.priority,
         "channel": row.channel,
         "requester": {"email": row.requester_email, "name": row.requester_name},
-        "collaborators": row.collaborators or [],
+        "collaborators": [
+            {"email": c["email"], "name": c.get("name"), "active": c.get("active", True)}
+            for c in row.collaborators or []
+        ],
+        "links": [{"number": link["number"]} for link in row.links or []],
+        "merged_into": None if row.merged_into is None else {"number": row.merged_into},
         "department": _ref(names, "department", row.department_id),
         "help_topic": _ref(names, "help-topic", row.help_topic_id),
         "assignee": {
@@ -70,20 +75,18 @@ def _visible(conn: Connection, number: str, agent: Agent) -> Any:
     # Another department's ticket is reported as missing, not forbidden: no existence oracle.
     if row is None or not agent.can_see_department(row.department_id):
         raise NotFound(f"ticket {number} not found")
+    if row.deleted:
+        raise NotFound(f"ticket {number} was merged into ticket {row.merged_into} and deleted")
     return row
 
 
 def get_ticket(conn: Connection, number: str, agent: Agent) -> dict[str, Any]:
     row = _visible(conn, number, agent)
     result = ticket_summary(row, _names(conn))
-    entries = conn.execute(
-        select(thread_entries)
-        .where(thread_entries.c.ticket_id == row.ticket_id)
-        .order_by(thread_entries.c.created_at, thread_entries.c.entry_id)
-    )
     result["thread"] = [
         {
             "id": e.entry_id,
+            "ticket": {"number": e.number},
             "kind": e.kind,
             "author": {
                 "kind": e.author_kind,
@@ -96,9 +99,34 @@ def get_ticket(conn: Connection, number: str, agent: Agent) -> dict[str, Any]:
             "attachments": e.attachments or [],
             "created_at": _iso(e.created_at),
         }
-        for e in entries
+        for e in _thread(conn, row)
     ]
     return result
+
+
+def _thread(conn: Connection, row: Any) -> list[Any]:
+    """The ticket's entries and its merged children's (with the number each was written on):
+    a combined child's interleave with the parent's in time order; a separate child's follow
+    as one block each, in the order the children were opened (osTicket's two merge views)."""
+    children = conn.execute(
+        select(tickets.c.ticket_id, tickets.c.merge_mode, tickets.c.created_at).where(
+            tickets.c.merged_into == row.number
+        )
+    ).all()
+    separate = sorted((c for c in children if c.merge_mode == "separate"), key=_opened)
+    block = {c.ticket_id: index for index, c in enumerate(separate, start=1)}
+    entries = conn.execute(
+        select(thread_entries, tickets.c.number)
+        .join(tickets, tickets.c.ticket_id == thread_entries.c.ticket_id)
+        .where(thread_entries.c.ticket_id.in_([row.ticket_id, *(c.ticket_id for c in children)]))
+    ).all()
+    return sorted(
+        entries, key=lambda e: (block.get(e.ticket_id, 0), as_utc(e.created_at), e.entry_id)
+    )
+
+
+def _opened(child: Any) -> tuple[datetime, str]:
+    return as_utc(child.created_at), child.ticket_id
 
 
 def ticket_events(
@@ -121,7 +149,11 @@ def queue(
         )
     if not (1 <= per_page <= 200 and page >= 1):
         raise ValidationFailed("page >= 1 and 1 <= per_page <= 200", field="per_page")
-    where = [tickets.c.status == "open", tickets.c.rejected.is_(False)]
+    where = [
+        tickets.c.status == "open",
+        tickets.c.rejected.is_(False),
+        tickets.c.merged_into.is_(None),  # a merged child's thread lives in its parent
+    ]
     if not agent.admin:
         where.append(tickets.c.department_id.in_(sorted(agent.department_ids)))
     total = conn.execute(select(func.count()).select_from(tickets).where(*where)).scalar_one()

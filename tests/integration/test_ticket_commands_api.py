@@ -22,6 +22,8 @@ from services.embedded import embedded_app
 from services.intake.config import seed_defaults
 from services.intake.handlers import find_ticket
 from services.platform import Platform
+from services.query import handlers as query_handlers
+from services.replay import replay
 from services.routing import handlers as routing_handlers
 
 GOOD = {"name": "Ada", "email": "ada@example.com", "subject": "VPN down", "message": "since 9am"}
@@ -31,12 +33,14 @@ GOOD = {"name": "Ada", "email": "ada@example.com", "subject": "VPN down", "messa
 class Desk:
     platform: Platform
     client: FlaskClient
-    grace: str  # an agent of Support (department 1)
+    grace: str  # an agent of Support (department 1), in the default role
     otto: str  # an agent of Sales (department 2) only
+    lead: str  # an agent of Support who may also merge and link
 
-    def open_ticket(self) -> str:
+    def open_ticket(self, requester: str = "ada@example.com") -> str:
         """A ticket opened over the API and routed to Support: at version 2."""
-        response = self.client.post("/api/v1/tickets", json=GOOD, headers=_auth(self.grace))
+        body = {**GOOD, "email": requester}
+        response = self.client.post("/api/v1/tickets", json=body, headers=_auth(self.grace))
         assert response.status_code == 201, response.text
         store = self.platform.store
         EmbeddedSubscriber(routing_handlers.subscription(), store, store.clock).run_until_idle()
@@ -50,6 +54,12 @@ class Desk:
         return self.client.post(
             f"/api/v1/tickets/{number}/{action}", json=body, headers=_auth(token or self.grace)
         )
+
+    def view(self, number: str, *, token: str | None = None) -> TestResponse:
+        """GET the ticket once the query projection has caught up."""
+        store = self.platform.store
+        EmbeddedSubscriber(query_handlers.subscription(), store, store.clock).run_until_idle()
+        return self.client.get(f"/api/v1/tickets/{number}", headers=_auth(token or self.grace))
 
     def events(self, number: str) -> list[RecordedEvent]:
         with reading(self.platform.engine) as conn:
@@ -71,13 +81,26 @@ def desk(database_url: str, tmp_path: Path) -> Iterator[Desk]:
     with platform.store.transaction() as conn:
         define(platform.store, "department", {"id": 2, "name": "Sales"}, conn=conn)
         define(platform.store, "team", {"id": 1, "name": "Level 2"}, conn=conn)
+    everything = [
+        "ticket.assign",
+        "ticket.release",
+        "ticket.transfer",
+        "ticket.merge",
+        "ticket.link",
+    ]
     agents = [
         create_agent(
-            platform.store, email=f"{n}@example.com", name=n, password=None, department_id=d
+            platform.store,
+            email=f"{n}@example.com",
+            name=n,
+            password=None,
+            department_id=d,
+            permissions=p,
         )
-        for n, d in (("grace", 1), ("otto", 2))
+        for n, d, p in (("grace", 1, []), ("otto", 2, []), ("lead", 1, everything))
     ]
-    yield Desk(platform, embedded_app(platform).test_client(), agents[0][1], agents[1][1])
+    client = embedded_app(platform).test_client()
+    yield Desk(platform, client, *(token for _, token in agents))
     platform.close()
 
 
@@ -247,3 +270,213 @@ def test_unknown_ticket_and_unknown_action(desk: Desk) -> None:
     assert missing.status_code == 404
     number = desk.open_ticket()
     assert desk.command(number, "explode", {"expected_version": 2}).status_code == 404
+
+
+# -- collaborators, merge, link: and what the ticket view shows ---------------------------------
+
+
+def test_collaborators_are_added_disabled_and_removed(desk: Desk) -> None:
+    number = desk.open_ticket()
+    add = {"add": [{"email": "bob@example.com", "name": "Bob"}, {"email": "carol@example.com"}]}
+    added = desk.command(number, "collaborators", {**add, "expected_version": 2})
+    assert added.status_code == 200, added.text
+    assert added.json["version"] == 4  # type: ignore[index]
+    shown = desk.view(number).json
+    assert shown["collaborators"] == [  # type: ignore[index]
+        {"email": "bob@example.com", "name": "Bob", "active": True},
+        {"email": "carol@example.com", "name": None, "active": True},
+    ]
+    changed = desk.command(
+        number,
+        "collaborators",
+        {"disable": ["Carol@example.com"], "remove": ["bob@example.com"], "expected_version": 4},
+    )
+    assert changed.status_code == 200, changed.text
+    assert [e.type for e in desk.events(number)[-2:]] == [
+        "CollaboratorRemoved",
+        "CollaboratorAdded",
+    ]
+    assert desk.view(number).json["collaborators"] == [  # type: ignore[index]
+        {"email": "carol@example.com", "name": None, "active": False}
+    ]
+    refusals: list[tuple[dict[str, Any], str, str]] = [
+        ({"add": [{"email": "ADA@example.com"}]}, "add[0].email", "requester"),
+        ({"add": [{"email": "carol@example.com"}]}, "add[0].email", "already a collaborator"),
+        ({"enable": ["bob@example.com"]}, "enable[0]", "not a collaborator"),
+        ({"add": [{"email": "not an address"}]}, "add[0].email", "email"),
+        ({}, "add", "name collaborators"),
+    ]
+    for body, field, message in refusals:
+        refused = desk.command(number, "collaborators", {**body, "expected_version": 6})
+        assert refused.status_code == 400, (body, refused.text)
+        error = refused.json["error"]  # type: ignore[index]
+        assert (error["field"], message in error["message"]) == (field, True), error
+    peek = {"add": [{"email": "mallory@example.com"}], "expected_version": 6}
+    assert desk.command(number, "collaborators", peek, token=desk.otto).status_code == 404
+    assert len(desk.events(number)) == 6
+
+
+def test_merge_combines_the_childrens_threads_into_the_parent(desk: Desk) -> None:
+    parent = desk.open_ticket()
+    first = desk.open_ticket("bob@example.com")
+    second = desk.open_ticket("carol@example.com")
+    noted = desk.command(first, "notes", {"body": "bob called", "expected_version": 2})
+    assert noted.status_code == 200, noted.text
+    body = {"tickets": [first, second], "mode": "combine", "expected_version": 2}
+    merged = desk.command(parent, "merge", body, token=desk.lead)
+    assert merged.status_code == 200, merged.text
+    assert merged.json == {"number": parent, "version": 5}  # three events on the parent
+
+    assert [e.type for e in desk.events(parent)[2:]] == [
+        "ChildTicketsMerged",
+        "CollaboratorAdded",
+        "CollaboratorAdded",
+    ]
+    for child in (first, second):
+        merge, closing = desk.events(child)[-2:]
+        assert (merge.type, merge.data["into_number"], merge.data["mode"]) == (
+            "TicketMerged",
+            parent,
+            "combine",
+        )
+        assert (closing.type, closing.data["status"]) == ("TicketStatusChanged", "closed")
+
+    view = desk.view(parent).json
+    assert view is not None
+    assert [(e["ticket"]["number"], e["kind"]) for e in view["thread"]] == [
+        (parent, "message"),
+        (first, "message"),
+        (second, "message"),
+        (first, "note"),
+    ]
+    assert [c["email"] for c in view["collaborators"]] == ["bob@example.com", "carol@example.com"]
+    shown = desk.view(first).json
+    assert shown is not None
+    assert (shown["merged_into"], shown["status"]) == ({"number": parent}, "closed")
+    assert view["merged_into"] is None
+    queue = desk.client.get("/api/v1/queues/open/tickets", headers=_auth(desk.grace)).json
+    assert [t["number"] for t in queue["tickets"]] == [parent]  # type: ignore[index]
+
+    # A merged child takes no more commands, and is merged only once.
+    again = desk.command(first, "notes", {"body": "hm", "expected_version": 5})
+    assert again.status_code == 409 and f"merged into ticket {parent}" in again.text
+    third = desk.open_ticket("dan@example.com")
+    twice = desk.command(
+        third, "merge", {"tickets": [first], "expected_version": 2}, token=desk.lead
+    )
+    assert twice.status_code == 400 and twice.json["error"]["field"] == "tickets[0]"  # type: ignore[index]
+    into_child = desk.command(
+        first, "merge", {"tickets": [third], "expected_version": 5}, token=desk.lead
+    )
+    assert into_child.status_code == 400 and "itself merged" in into_child.text
+
+    # The projection rebuilds to the same views from the log.
+    before = [desk.view(n).json for n in (parent, first, second)]
+    assert replay(desk.platform, "query") > 0
+    assert [desk.view(n).json for n in (parent, first, second)] == before
+
+
+def test_a_separate_merge_keeps_the_childs_thread_as_a_block(desk: Desk) -> None:
+    child, parent = desk.open_ticket("bob@example.com"), desk.open_ticket()
+    noted = desk.command(parent, "notes", {"body": "later", "expected_version": 2})
+    assert noted.status_code == 200, noted.text
+    body = {
+        "tickets": [child],
+        "mode": "separate",
+        "child_status": "resolved",
+        "delete_children": True,
+        "move_collaborators": False,
+        "expected_version": 3,
+    }
+    merged = desk.command(parent, "merge", body, token=desk.lead)
+    assert merged.status_code == 200, merged.text
+    view = desk.view(parent).json
+    assert view is not None
+    # The child was opened first, yet its block follows the parent's own entries.
+    assert [e["ticket"]["number"] for e in view["thread"]] == [parent, parent, child]
+    gone = desk.view(child)
+    assert gone.status_code == 404 and f"merged into ticket {parent}" in gone.text
+    assert desk.events(child)[-1].data["status"] == "resolved"
+
+
+def test_merge_refusals_append_nothing_anywhere(desk: Desk) -> None:
+    parent, child = desk.open_ticket(), desk.open_ticket("bob@example.com")
+    elsewhere = desk.open_ticket("eve@example.com")
+    _, admin = create_agent(
+        desk.platform.store, email="root@example.com", name="root", password=None, admin=True
+    )
+    moved = desk.command(
+        elsewhere, "transfer", {"department_id": 2, "expected_version": 2}, token=admin
+    )
+    assert moved.status_code == 200, moved.text
+
+    def merge(numbers: list[str], version: int = 2, token: str | None = None) -> TestResponse:
+        body = {"tickets": numbers, "expected_version": version}
+        return desk.command(parent, "merge", body, token=token or desk.lead)
+
+    forbidden = merge([child], token=desk.grace)  # the default role may not merge
+    assert forbidden.status_code == 403, forbidden.text
+    assert "ticket.merge" in forbidden.json["error"]["message"]  # type: ignore[index]
+    hidden = merge([child, elsewhere])  # the lead cannot see Sales
+    assert hidden.status_code == 404, hidden.text
+    assert hidden.json["error"]["field"] == "tickets[1]"  # type: ignore[index]
+    itself = merge([parent])
+    assert itself.status_code == 400 and itself.json["error"]["field"] == "tickets[0]"  # type: ignore[index]
+    stale = merge([child], version=1)
+    assert stale.status_code == 409, stale.text
+    error = stale.json["error"]  # type: ignore[index]
+    assert error["current_version"] == 2
+    assert [e["type"] for e in error["events"]] == ["TicketRouted"]
+    assert [len(desk.events(n)) for n in (parent, child, elsewhere)] == [2, 2, 3]
+
+
+def test_links_are_recorded_on_both_tickets_and_undone_from_either(desk: Desk) -> None:
+    first, second, third = (desk.open_ticket(f"{n}@example.com") for n in ("a", "b", "c"))
+    linked = desk.command(
+        first, "links", {"link": [second, third], "expected_version": 2}, token=desk.lead
+    )
+    assert linked.status_code == 200, linked.text
+    assert linked.json["version"] == 4  # type: ignore[index]
+    assert [(e.type, e.data["number"]) for e in desk.events(second)[2:]] == [
+        ("TicketLinked", first)
+    ]
+    assert desk.view(first).json["links"] == [{"number": second}, {"number": third}]  # type: ignore[index]
+    assert desk.view(second).json["links"] == [{"number": first}]  # type: ignore[index]
+
+    undone = desk.command(
+        second, "links", {"unlink": [first], "expected_version": 3}, token=desk.lead
+    )
+    assert undone.status_code == 200, undone.text
+    assert desk.events(first)[-1].type == "TicketUnlinked"
+    assert desk.view(first).json["links"] == [{"number": third}]  # type: ignore[index]
+    assert desk.view(second).json["links"] == []  # type: ignore[index]
+
+    refusals = [
+        (desk.grace, {"link": [second], "expected_version": 5}, 403),
+        (desk.lead, {"link": [third], "expected_version": 5}, 400),  # already linked
+        (desk.lead, {"unlink": [second], "expected_version": 5}, 400),  # not linked
+        (desk.lead, {"link": ["000000"], "expected_version": 5}, 404),
+        (desk.lead, {"link": [second], "expected_version": 4}, 409),
+    ]
+    for token, body, status in refusals:
+        response = desk.command(first, "links", body, token=token)
+        assert response.status_code == status, (body, response.text)
+    assert [len(desk.events(n)) for n in (first, second, third)] == [5, 4, 3]
+
+
+def test_release_needs_the_release_permission(desk: Desk) -> None:
+    _, assigner = create_agent(
+        desk.platform.store,
+        email="ivy@example.com",
+        name="ivy",
+        password=None,
+        department_id=1,
+        permissions=["ticket.assign"],
+    )
+    number = desk.open_ticket()
+    assigned = desk.command(number, "assign", {"team_id": 1, "expected_version": 2}, token=assigner)
+    assert assigned.status_code == 200, assigned.text
+    released = desk.command(number, "release", {"expected_version": 3}, token=assigner)
+    assert released.status_code == 403, released.text
+    assert released.json["error"]["permission"] == "ticket.release"  # type: ignore[index]
+    assert len(desk.events(number)) == 3

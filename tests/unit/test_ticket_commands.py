@@ -15,8 +15,12 @@ from services.intake.domain.tickets import (
     Actor,
     AddNote,
     Assign,
+    ChangeCollaborators,
+    ChangeLinks,
     ChangePriority,
     ChangeStatus,
+    Collaborator,
+    Merge,
     Release,
     Reply,
     TicketState,
@@ -326,3 +330,282 @@ def test_a_rejected_ticket_takes_no_commands() -> None:
 def test_no_command_on_a_missing_ticket() -> None:
     with pytest.raises(NotFound):
         tickets.add_note(TicketState(), AddNote("hm"), by=BY, entry_id=ENTRY_ID)
+
+
+# -- collaborators ------------------------------------------------------------------------------
+
+
+def added(email: str, name: str | None = None, *, active: bool = True) -> Event:
+    return ("CollaboratorAdded", {"email": email, "name": name, "active": active, "by": AUTHOR})
+
+
+def test_add_collaborators_then_the_state_mails_them() -> None:
+    command = ChangeCollaborators(
+        add=(Collaborator("Bob@Example.com", " Bob "), Collaborator("carol@example.com"))
+    )
+    events = then(tickets.change_collaborators(given(), command, by=BY))
+    assert events == [added("Bob@Example.com", "Bob"), added("carol@example.com")]
+    state = given(*events)
+    assert state.collaborators == {"bob@example.com", "carol@example.com"}
+
+
+def test_remove_disable_and_enable_collaborators() -> None:
+    state = given(added("bob@example.com", "Bob"), added("carol@example.com", "Carol"))
+    command = ChangeCollaborators(remove=("BOB@example.com",), disable=("carol@example.com",))
+    events = then(tickets.change_collaborators(state, command, by=BY))
+    assert events == [
+        ("CollaboratorRemoved", {"email": "bob@example.com", "name": "Bob", "by": AUTHOR}),
+        added("carol@example.com", "Carol", active=False),
+    ]
+    disabled = given(added("bob@example.com", "Bob"), added("carol@example.com", "Carol"), *events)
+    # A disabled collaborator stays on the ticket but is sent no mail.
+    assert disabled.collaborators == frozenset()
+    assert disabled.all_collaborators == (Collaborator("carol@example.com", "Carol", False),)
+    enabled = tickets.change_collaborators(
+        disabled, ChangeCollaborators(enable=("carol@example.com",)), by=BY
+    )
+    assert then(enabled) == [added("carol@example.com", "Carol")]
+
+
+@pytest.mark.parametrize(
+    ("command", "field", "message"),
+    [
+        (ChangeCollaborators(), "add", "name collaborators"),
+        (ChangeCollaborators(add=(Collaborator("ADA@example.com"),)), "add[0].email", "requester"),
+        (ChangeCollaborators(add=(Collaborator("bob@example.com"),)), "add[0].email", "already"),
+        (
+            ChangeCollaborators(
+                add=(Collaborator("dan@example.com"), Collaborator("Dan@Example.com"))
+            ),
+            "add[1].email",
+            "named twice",
+        ),
+        (
+            ChangeCollaborators(
+                add=(Collaborator("dan@example.com"),), remove=("dan@example.com",)
+            ),
+            "remove[0]",
+            "named twice",
+        ),
+        (ChangeCollaborators(remove=("dan@example.com",)), "remove[0]", "not a collaborator"),
+        (ChangeCollaborators(disable=("carol@example.com",)), "disable[0]", "already disabled"),
+        (ChangeCollaborators(enable=("bob@example.com",)), "enable[0]", "already enabled"),
+    ],
+)
+def test_collaborator_changes_that_are_refused(
+    command: ChangeCollaborators, field: str, message: str
+) -> None:
+    state = given(added("bob@example.com"), added("carol@example.com", active=False))
+    with pytest.raises(ValidationFailed, match=message) as info:
+        tickets.change_collaborators(state, command, by=BY)
+    assert info.value.details["field"] == field
+
+
+def test_added_again_a_collaborator_keeps_their_place() -> None:
+    state = given(
+        added("bob@example.com"), added("carol@example.com"), added("bob@example.com", "Bob")
+    )
+    assert [c.email for c in state.all_collaborators] == ["bob@example.com", "carol@example.com"]
+    assert state.all_collaborators[0].name == "Bob"
+
+
+# -- merge --------------------------------------------------------------------------------------
+
+PARENT_ID = TICKET_ID
+CHILD_IDS = {
+    "200001": "33333333-3333-4333-8333-333333333333",
+    "200002": "44444444-4444-4444-8444-444444444444",
+}
+
+
+def ticket(number: str, requester: str, *history: Event) -> TicketState:
+    """Another ticket, in department 1, with `history` after its creation and routing."""
+    created = (
+        "TicketCreated",
+        {"ticket_id": CHILD_IDS[number], "number": number, "requester": {"email": requester}},
+    )
+    state = TicketState()
+    for version, (event_type, data) in enumerate((created, ROUTED, *history), start=1):
+        state = evolve(state, event_type, data, version)
+    return state
+
+
+def children(*states: TicketState) -> dict[str, TicketState]:
+    return {s.number: s for s in states if s.number}
+
+
+def test_merge_two_tickets_combined() -> None:
+    first = ticket("200001", "bob@example.com", added("carol@example.com", "Carol"))
+    second = ticket("200002", "Ada@example.com", status("closed", "open"))
+    parent = given(added("dan@example.com"))
+    decided = tickets.merge(
+        parent, Merge(("200001", "200002")), tickets=children(first, second), by=BY
+    )
+    assert list(decided) == ["123456", "200001", "200002"]
+    into = {
+        "into_ticket_id": PARENT_ID,
+        "into_number": "123456",
+        "mode": "combine",
+        "deleted": False,
+    }
+    assert then(decided["200001"]) == [
+        ("TicketMerged", {**into, "by": AUTHOR}),
+        (
+            "TicketStatusChanged",
+            {
+                "status": "closed",
+                "previous": "open",
+                "reason": "merged into ticket 123456",
+                "by": AUTHOR,
+            },
+        ),
+    ]
+    assert then(decided["200002"]) == [("TicketMerged", {**into, "by": AUTHOR})]  # already closed
+    merged = [
+        {"ticket_id": CHILD_IDS["200001"], "number": "200001"},
+        {"ticket_id": CHILD_IDS["200002"], "number": "200002"},
+    ]
+    # The children's requesters and collaborators join the parent (Ada is its requester already).
+    assert then(decided["123456"]) == [
+        ("ChildTicketsMerged", {"tickets": merged, "mode": "combine", "by": AUTHOR}),
+        added("bob@example.com"),
+        added("carol@example.com", "Carol"),
+    ]
+    assert given(added("dan@example.com"), *then(decided["123456"])).children == {
+        "200001",
+        "200002",
+    }
+    child = ticket("200001", "bob@example.com", *then(decided["200001"]))
+    assert (child.merged_into, child.status) == ("123456", "closed")
+
+
+def test_merge_separate_resolved_deleted_without_collaborators() -> None:
+    first = ticket("200001", "bob@example.com", added("carol@example.com"))
+    command = Merge(
+        ("200001",),
+        mode="separate",
+        child_status="resolved",
+        delete_children=True,
+        move_collaborators=False,
+    )
+    decided = tickets.merge(given(), command, tickets=children(first), by=BY)
+    merged, closed = then(decided["200001"])
+    assert (merged[1]["mode"], merged[1]["deleted"], closed[1]["status"]) == (
+        "separate",
+        True,
+        "resolved",
+    )
+    assert [e for e, _ in then(decided["123456"])] == ["ChildTicketsMerged", "CollaboratorAdded"]
+    assert decided["123456"][1].data["email"] == "bob@example.com"  # not carol
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "message"),
+    [
+        ("none", "tickets", "name the tickets"),
+        ("itself", "tickets[0]", "merged into itself"),
+        ("twice", "tickets[1]", "named twice"),
+        ("already merged", "tickets[0]", "already merged into ticket 999999"),
+        ("a parent", "tickets[0]", "has tickets merged into it"),
+        ("rejected", "tickets[0]", "rejected"),
+        ("mode", "mode", "combine, separate"),
+        ("status", "child_status", "resolved, closed"),
+        ("merged parent", None, "was itself merged into ticket 999999"),
+    ],
+)
+def test_merges_that_are_refused(case: str, field: str | None, message: str) -> None:
+    merged_away = (
+        "TicketMerged",
+        {"into_ticket_id": CHILD_IDS["200002"], "into_number": "999999", "by": AUTHOR},
+    )
+    histories: dict[str, tuple[Event, ...]] = {
+        "already merged": (merged_away,),
+        "a parent": (
+            (
+                "ChildTicketsMerged",
+                {"tickets": [{"ticket_id": CHILD_IDS["200002"], "number": "200002"}], "by": AUTHOR},
+            ),
+        ),
+        "rejected": (("TicketRejected", {"reason": "spam"}),),
+    }
+    child = ticket("200001", "bob@example.com", *histories.get(case, ()))
+    numbers = {"none": (), "itself": ("123456",), "twice": ("200001", "200001")}.get(
+        case, ("200001",)
+    )
+    command = Merge(
+        numbers,
+        mode="link" if case == "mode" else "combine",
+        child_status="open" if case == "status" else "closed",
+    )
+    parent = given(merged_away) if case == "merged parent" else given()
+    with pytest.raises(ValidationFailed, match=message) as info:
+        tickets.merge(parent, command, tickets=children(child), by=BY)
+    assert info.value.details.get("field") == field
+
+
+def test_a_merged_ticket_takes_no_more_commands() -> None:
+    state = given(
+        (
+            "TicketMerged",
+            {"into_ticket_id": CHILD_IDS["200001"], "into_number": "200001", "by": AUTHOR},
+        )
+    )
+    with pytest.raises(Conflict, match="merged into ticket 200001"):
+        tickets.add_note(state, AddNote("hm"), by=BY, entry_id=ENTRY_ID)
+    with pytest.raises(Conflict, match="merged into ticket 200001"):
+        tickets.change_status(state, ChangeStatus("open"), by=BY)
+
+
+# -- links --------------------------------------------------------------------------------------
+
+
+def link_event(kind: str, number: str, ticket_id: str) -> Event:
+    return (kind, {"ticket_id": ticket_id, "number": number, "by": AUTHOR})
+
+
+def test_link_then_unlink_records_it_on_both_tickets() -> None:
+    other = ticket("200001", "bob@example.com")
+    decided = tickets.change_links(
+        given(), ChangeLinks(link=("200001",)), tickets=children(other), by=BY
+    )
+    assert {n: then(e) for n, e in decided.items()} == {
+        "123456": [link_event("TicketLinked", "200001", CHILD_IDS["200001"])],
+        "200001": [link_event("TicketLinked", "123456", PARENT_ID)],
+    }
+    linked = given(*then(decided["123456"]))
+    assert linked.links == {"200001"}
+    other = ticket("200001", "bob@example.com", *then(decided["200001"]))
+    undone = tickets.change_links(
+        linked, ChangeLinks(unlink=("200001",)), tickets=children(other), by=BY
+    )
+    assert {n: then(e) for n, e in undone.items()} == {
+        "123456": [link_event("TicketUnlinked", "200001", CHILD_IDS["200001"])],
+        "200001": [link_event("TicketUnlinked", "123456", PARENT_ID)],
+    }
+    assert given(*then(decided["123456"]), *then(undone["123456"])).links == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("command", "field", "message"),
+    [
+        (ChangeLinks(), "link", "name tickets"),
+        (ChangeLinks(link=("123456",)), "link[0]", "linked to itself"),
+        (ChangeLinks(link=("200002",)), "link[0]", "already linked"),
+        (ChangeLinks(link=("200001", "200001")), "link[1]", "named twice"),
+        (ChangeLinks(unlink=("200001",)), "unlink[0]", "not linked"),
+        (ChangeLinks(link=("200001",), unlink=("200001",)), "unlink", "both linked and unlinked"),
+    ],
+)
+def test_link_changes_that_are_refused(command: ChangeLinks, field: str, message: str) -> None:
+    state = given(link_event("TicketLinked", "200002", CHILD_IDS["200002"]))
+    others = children(ticket("200001", "bob@example.com"), ticket("200002", "eve@example.com"))
+    with pytest.raises(ValidationFailed, match=message) as info:
+        tickets.change_links(state, command, tickets=others, by=BY)
+    assert info.value.details["field"] == field
+
+
+def test_a_merged_ticket_is_not_linked() -> None:
+    merged = ("TicketMerged", {"into_ticket_id": PARENT_ID, "into_number": "777777", "by": AUTHOR})
+    other = ticket("200001", "bob@example.com", merged)
+    with pytest.raises(ValidationFailed, match="merged into ticket 777777"):
+        tickets.change_links(given(), ChangeLinks(link=("200001",)), tickets=children(other), by=BY)

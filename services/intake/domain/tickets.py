@@ -6,12 +6,13 @@ No I/O and no clock: ids, numbers and time arrive as arguments.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from libs.events.envelope import NewEvent
 from libs.events.types.fields import PRIORITIES
+from libs.events.types.tickets import MERGE_MODES
 from libs.platform.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -43,6 +44,29 @@ class OpenTicket:
     source_ip: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
+    email: EmailFacts | None = None
+
+
+@dataclass(frozen=True)
+class EmailFacts:
+    """What a ticket opened by email carries besides its message (filters read these)."""
+
+    message_id: str
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    department_id: int | None = None  # the receiving address's department
+    previous_ticket: str | None = None  # a reply to a ticket that could not reopen
+
+
+@dataclass(frozen=True)
+class Collaborator:
+    """Someone on the ticket's thread besides the requester; a disabled one is sent no mail."""
+
+    email: str
+    name: str | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,10 @@ class TicketState:
     requester_email: str | None = None
     collaborators: frozenset[str] = frozenset()
     merged_into: str | None = None  # the parent ticket's number, once merged
+    # Every collaborator, disabled ones too, in the order added (emails lower-case).
+    all_collaborators: tuple[Collaborator, ...] = ()
+    links: frozenset[str] = frozenset()  # the linked tickets' numbers
+    children: frozenset[str] = frozenset()  # the numbers of the tickets merged into this one
 
     @property
     def exists(self) -> bool:
@@ -93,7 +121,7 @@ def open_ticket(
         raise ValidationFailed("subject is required", field="subject")
     if not command.body.strip() and not command.body_html:
         raise ValidationFailed("message is required", field="message")
-    data = {
+    data: dict[str, Any] = {
         "ticket_id": str(ticket_id),
         "number": number,
         "subject": command.subject.strip()[:255],
@@ -111,6 +139,17 @@ def open_ticket(
         "source_ip": command.source_ip,
         "fields": command.fields,
     }
+    if command.email is not None:
+        facts = command.email
+        data |= {
+            "message_id": facts.message_id,
+            "to": list(facts.to),
+            "cc": list(facts.cc),
+            "reply_to": facts.reply_to,
+            "headers": facts.headers,
+            "department_id": facts.department_id,
+            "previous_ticket": facts.previous_ticket,
+        }
     return [NewEvent("TicketCreated", data)]
 
 
@@ -185,6 +224,33 @@ class Reply:
 class AddNote:
     body: str
     body_html: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeCollaborators:
+    """Add people to the thread, remove them, or disable (enable) their mail while they stay."""
+
+    add: tuple[Collaborator, ...] = ()
+    remove: tuple[str, ...] = ()
+    disable: tuple[str, ...] = ()
+    enable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Merge:
+    """Merge `tickets` (the children) into this ticket (the parent)."""
+
+    tickets: tuple[str, ...]
+    mode: str = "combine"
+    child_status: str = "closed"
+    delete_children: bool = False
+    move_collaborators: bool = True
+
+
+@dataclass(frozen=True)
+class ChangeLinks:
+    link: tuple[str, ...] = ()
+    unlink: tuple[str, ...] = ()
 
 
 def assign(state: TicketState, command: Assign, *, by: Actor) -> list[NewEvent]:
@@ -314,11 +380,212 @@ def add_note(
     return [_entry("note", command.body, command.body_html, by, entry_id, None)]
 
 
+def change_collaborators(
+    state: TicketState, command: ChangeCollaborators, *, by: Actor
+) -> list[NewEvent]:
+    """One event per person named; each person at most once per command. The requester is
+    never a collaborator; disabling keeps someone on the ticket without mailing them."""
+    _require_live(state)
+    if not (command.add or command.remove or command.disable or command.enable):
+        raise ValidationFailed("name collaborators to add, remove, disable or enable", field="add")
+    known = {c.email: c for c in state.all_collaborators}
+    named: set[str] = set()
+
+    def once(email: str, where: str) -> str:
+        key = email.strip().lower()
+        if key in named:
+            raise ValidationFailed(f"{email} is named twice", field=where)
+        named.add(key)
+        return key
+
+    def existing(email: str, where: str) -> Collaborator:
+        found = known.get(once(email, where))
+        if found is None:
+            raise ValidationFailed(f"{email} is not a collaborator on this ticket", field=where)
+        return found
+
+    events = []
+    for index, person in enumerate(command.add):
+        where = f"add[{index}].email"
+        key = once(person.email, where)
+        if key == state.requester_email:
+            raise ValidationFailed(f"{person.email} is the ticket's requester", field=where)
+        if key in known:
+            raise ValidationFailed(f"{person.email} is already a collaborator", field=where)
+        name = (person.name or "").strip() or None
+        events.append(_collaborator_event(person.email.strip(), name, True, by))
+    for index, email in enumerate(command.remove):
+        gone = existing(email, f"remove[{index}]")
+        data = {"email": gone.email, "name": gone.name, "by": by.as_author()}
+        events.append(NewEvent("CollaboratorRemoved", data))
+    for verb, emails, active in (
+        ("disable", command.disable, False),
+        ("enable", command.enable, True),
+    ):
+        for index, email in enumerate(emails):
+            where = f"{verb}[{index}]"
+            person = existing(email, where)
+            if person.active == active:
+                raise ValidationFailed(f"{person.email} is already {verb}d", field=where)
+            events.append(_collaborator_event(person.email, person.name, active, by))
+    return events
+
+
+def merge(
+    parent: TicketState,
+    command: Merge,
+    *,
+    tickets: Mapping[str, TicketState],
+    by: Actor,
+) -> dict[str, list[NewEvent]]:
+    """Merge the children (`tickets` holds the state of each number the command names) into
+    `parent`; returns each ticket's events by number, the parent's first.
+
+    As osTicket's merge: each child records the merge and closes with `child_status`; the parent
+    records its children and takes on their requesters (and collaborators, unless told not to)
+    as collaborators. osTicket can also move a child's tasks: Deskstream has no tasks. Children
+    are one level deep: a merged ticket is no parent, and a parent is no child.
+    """
+    if parent.merged_into is not None:
+        raise ValidationFailed(
+            f"ticket {parent.number} was itself merged into ticket {parent.merged_into}: "
+            "merge into that one"
+        )
+    _require_live(parent)
+    if not command.tickets:
+        raise ValidationFailed("name the tickets to merge into this one", field="tickets")
+    if command.mode not in MERGE_MODES:
+        raise ValidationFailed(f"mode must be one of {', '.join(MERGE_MODES)}", field="mode")
+    if command.child_status not in CLOSED_STATUSES:
+        raise ValidationFailed(
+            f"child_status must be one of {', '.join(CLOSED_STATUSES)}", field="child_status"
+        )
+    children = _others(parent, command.tickets, tickets, "tickets", "merged into")
+    for index, child in enumerate(children):
+        where = f"tickets[{index}]"
+        if child.merged_into is not None:
+            raise ValidationFailed(
+                f"ticket {child.number} is already merged into ticket {child.merged_into}",
+                field=where,
+            )
+        if child.children:
+            raise ValidationFailed(
+                f"ticket {child.number} has tickets merged into it and cannot be merged itself",
+                field=where,
+            )
+        if child.rejected:
+            raise ValidationFailed(f"ticket {child.number} was rejected by a filter", field=where)
+    assert parent.number is not None and parent.ticket_id is not None  # it exists
+    author = by.as_author()
+    merged = [{"ticket_id": str(c.ticket_id), "number": c.number} for c in children]
+    on_parent = [
+        NewEvent("ChildTicketsMerged", {"tickets": merged, "mode": command.mode, "by": author})
+    ]
+    decided = {parent.number: on_parent}
+    present = {parent.requester_email, *(c.email for c in parent.all_collaborators)}
+    for child in children:
+        assert child.number is not None and child.requester_email is not None
+        into = {
+            "into_ticket_id": str(parent.ticket_id),
+            "into_number": parent.number,
+            "mode": command.mode,
+            "deleted": command.delete_children,
+            "by": author,
+        }
+        decided[child.number] = [NewEvent("TicketMerged", into)]
+        if child.status != command.child_status:
+            reason = f"merged into ticket {parent.number}"
+            decided[child.number].append(_status_changed(child, command.child_status, reason, by))
+        movers = [Collaborator(child.requester_email)]
+        movers += child.all_collaborators if command.move_collaborators else ()
+        for person in movers:
+            if person.email not in present:
+                present.add(person.email)
+                on_parent.append(_collaborator_event(person.email, person.name, person.active, by))
+    return decided
+
+
+def change_links(
+    state: TicketState,
+    command: ChangeLinks,
+    *,
+    tickets: Mapping[str, TicketState],
+    by: Actor,
+) -> dict[str, list[NewEvent]]:
+    """Link (unlink) this ticket and each named one: both record it, each naming the other.
+    Returns each ticket's events by number, this ticket's first."""
+    _require_live(state)
+    if not (command.link or command.unlink):
+        raise ValidationFailed("name tickets to link or unlink", field="link")
+    if set(command.link) & set(command.unlink):
+        both = sorted(set(command.link) & set(command.unlink))[0]
+        raise ValidationFailed(f"ticket {both} is both linked and unlinked", field="unlink")
+    linking = _others(state, command.link, tickets, "link", "linked to")
+    unlinking = _others(state, command.unlink, tickets, "unlink", "unlinked from")
+    for index, other in enumerate(linking):
+        where = f"link[{index}]"
+        if other.number in state.links:
+            raise ValidationFailed(f"ticket {other.number} is already linked", field=where)
+        if other.merged_into is not None:
+            raise ValidationFailed(
+                f"ticket {other.number} was merged into ticket {other.merged_into}", field=where
+            )
+        if other.rejected:
+            raise ValidationFailed(f"ticket {other.number} was rejected by a filter", field=where)
+    for index, other in enumerate(unlinking):
+        if other.number not in state.links:
+            raise ValidationFailed(
+                f"ticket {other.number} is not linked to this ticket", field=f"unlink[{index}]"
+            )
+    assert state.number is not None
+    decided: dict[str, list[NewEvent]] = {state.number: []}
+    for event_type, others in (("TicketLinked", linking), ("TicketUnlinked", unlinking)):
+        for other in others:
+            assert other.number is not None
+            decided[state.number].append(_link_event(event_type, other, by))
+            decided[other.number] = [_link_event(event_type, state, by)]
+    return decided
+
+
+def _others(
+    state: TicketState,
+    numbers: tuple[str, ...],
+    tickets: Mapping[str, TicketState],
+    field_name: str,
+    done: str,
+) -> list[TicketState]:
+    """The named tickets' states: each other ticket named once."""
+    others, seen = [], set()
+    for index, number in enumerate(numbers):
+        where = f"{field_name}[{index}]"
+        if number == state.number:
+            raise ValidationFailed(f"a ticket cannot be {done} itself", field=where)
+        if number in seen:
+            raise ValidationFailed(f"ticket {number} is named twice", field=where)
+        seen.add(number)
+        others.append(tickets[number])
+    return others
+
+
+def _collaborator_event(email: str, name: str | None, active: bool, by: Actor) -> NewEvent:
+    data = {"email": email, "name": name, "active": active, "by": by.as_author()}
+    return NewEvent("CollaboratorAdded", data)
+
+
+def _link_event(event_type: str, other: TicketState, by: Actor) -> NewEvent:
+    data = {"ticket_id": str(other.ticket_id), "number": other.number, "by": by.as_author()}
+    return NewEvent(event_type, data)
+
+
 def _require_live(state: TicketState) -> None:
     if not state.exists:
         raise NotFound("no such ticket")
     if state.rejected:
         raise Conflict("the ticket was rejected by a filter and takes no commands")
+    if state.merged_into is not None:
+        raise Conflict(
+            f"ticket {state.number} was merged into ticket {state.merged_into}: work on that one"
+        )
 
 
 def _require_workable(state: TicketState, done: str) -> None:
@@ -390,6 +657,27 @@ def _field_updated(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
     return {"help_topic_id": data["value"]} if data["field"] == "help_topic" else {}
 
 
+def _collaborator_added(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
+    """An upsert: added again, a collaborator keeps their place with the new name and flag."""
+    entry = Collaborator(data["email"].lower(), data.get("name"), data.get("active", True))
+    entries = [entry if c.email == entry.email else c for c in state.all_collaborators]
+    if entry not in entries:
+        entries.append(entry)
+    return _collaborators(entries)
+
+
+def _collaborator_removed(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
+    email = data["email"].lower()
+    return _collaborators([c for c in state.all_collaborators if c.email != email])
+
+
+def _collaborators(entries: list[Collaborator]) -> dict[str, Any]:
+    return {
+        "all_collaborators": tuple(entries),
+        "collaborators": frozenset(c.email for c in entries if c.active),
+    }
+
+
 # event type -> the state fields it sets (events not listed only move the version)
 _CHANGES: dict[str, Callable[[TicketState, dict[str, Any]], dict[str, Any]]] = {
     "TicketRouted": lambda s, d: {
@@ -405,7 +693,12 @@ _CHANGES: dict[str, Callable[[TicketState, dict[str, Any]], dict[str, Any]]] = {
     "AssignmentReleased": _released,
     "TicketFieldUpdated": _field_updated,
     "TicketRejected": lambda s, d: {"rejected": True},
-    "CollaboratorAdded": lambda s, d: {"collaborators": s.collaborators | {d["email"].lower()}},
-    "CollaboratorRemoved": lambda s, d: {"collaborators": s.collaborators - {d["email"].lower()}},
+    "CollaboratorAdded": _collaborator_added,
+    "CollaboratorRemoved": _collaborator_removed,
     "TicketMerged": lambda s, d: {"merged_into": d["into_number"]},
+    "ChildTicketsMerged": lambda s, d: {
+        "children": s.children | {t["number"] for t in d["tickets"]}
+    },
+    "TicketLinked": lambda s, d: {"links": s.links | {d["number"]}},
+    "TicketUnlinked": lambda s, d: {"links": s.links - {d["number"]}},
 }

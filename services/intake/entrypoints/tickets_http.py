@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from libs.events.types.fields import ConfigId
 from libs.platform.auth import require_agent
@@ -70,6 +70,45 @@ class ReplyBody(NoteBody):
     reply_to = fields.String(load_default="all")
 
 
+class NewCollaboratorBody(Schema):
+    email = fields.Email(required=True)
+    name = _Text()
+
+
+_Emails = lambda: fields.List(fields.Email(), load_default=list)  # noqa: E731
+# Ticket numbers another ticket names (merge, link): a request's worth, not a bulk job.
+_Numbers = lambda **kw: fields.List(  # noqa: E731
+    fields.String(validate=validate.Length(min=1, max=20)), validate=validate.Length(max=50), **kw
+)
+
+
+class CollaboratorsBody(Schema):
+    """Add, remove, disable (no mail, still on the ticket) or enable collaborators by email."""
+
+    add = fields.List(fields.Nested(NewCollaboratorBody), load_default=list)
+    remove = _Emails()
+    disable = _Emails()
+    enable = _Emails()
+
+
+class MergeBody(Schema):
+    """Merge `tickets` into this one (needs ticket.merge): each is closed (or resolved) and
+    its requester and collaborators join this ticket; `combine` interleaves the threads."""
+
+    tickets = _Numbers(required=True)
+    mode = fields.String(load_default="combine")
+    child_status = fields.String(load_default="closed")
+    delete_children = fields.Boolean(load_default=False)
+    move_collaborators = fields.Boolean(load_default=True)
+
+
+class LinksBody(Schema):
+    """Link or unlink other tickets (needs ticket.link); both tickets record each change."""
+
+    link = _Numbers(load_default=list)
+    unlink = _Numbers(load_default=list)
+
+
 def _assign(body: Body) -> commands.Command:
     return tickets.Assign(**body)
 
@@ -104,6 +143,23 @@ def _note(body: Body) -> commands.Command:
     return tickets.AddNote(text, html)
 
 
+def _collaborators(body: Body) -> commands.Command:
+    return tickets.ChangeCollaborators(
+        add=tuple(tickets.Collaborator(p["email"], p["name"]) for p in body["add"]),
+        remove=tuple(body["remove"]),
+        disable=tuple(body["disable"]),
+        enable=tuple(body["enable"]),
+    )
+
+
+def _merge(body: Body) -> commands.Command:
+    return tickets.Merge(**{**body, "tickets": tuple(body["tickets"])})
+
+
+def _links(body: Body) -> commands.Command:
+    return tickets.ChangeLinks(tuple(body["link"]), tuple(body["unlink"]))
+
+
 # action -> (its body, built once: schemas are stateless and costly to build; the command)
 ACTIONS: dict[str, tuple[Schema, Callable[[Body], commands.Command]]] = {
     "assign": (AssignBody(), _assign),
@@ -114,6 +170,9 @@ ACTIONS: dict[str, tuple[Schema, Callable[[Body], commands.Command]]] = {
     "fields": (FieldsBody(), _fields),
     "replies": (ReplyBody(), _reply),
     "notes": (NoteBody(), _note),
+    "collaborators": (CollaboratorsBody(), _collaborators),
+    "merge": (MergeBody(), _merge),
+    "links": (LinksBody(), _links),
 }
 
 

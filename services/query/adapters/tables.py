@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+)
 
 from libs.events.tables import metadata
 
@@ -30,6 +41,11 @@ tickets = Table(
     Column("collaborators", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Merge and link (0004): a merged child names its parent; the parent finds its children.
+    Column("merged_into", String(20), nullable=True, index=True),
+    Column("merge_mode", String(20), nullable=True),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
+    Column("links", JSON, nullable=True),
     Index("ix_tickets_queue", "status", "department_id", "created_at"),
 )
 
