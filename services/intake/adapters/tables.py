@@ -55,3 +55,15 @@ requester_tickets = Table(
     Column("email", String(320), primary_key=True),
     Column("ticket_id", String(36), primary_key=True),
 )
+
+# CloudEvents in: an event mapping's correlation value (an alert id, ...) and the ticket the
+# first event with it opened; later events with the same value append there. Keyed by a digest
+# because the values come from external systems, unbounded.
+event_correlations = Table(
+    "event_correlations",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("correlation", Text, nullable=False),
+    Column("ticket_id", String(36), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
