@@ -15,7 +15,7 @@ from libs.events.store import EventStore
 from libs.events.types import CATALOG
 from libs.platform.database import make_engine
 from services import migrations
-from tests.support.servers import MotoS3, PostgresDatabase, SmtpSink, TansuBroker
+from tests.support.servers import Dovecot, MotoS3, PostgresDatabase, SmtpSink, TansuBroker
 
 
 @pytest.fixture
@@ -87,3 +87,14 @@ def durable_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     finally:
         kafka.stop()
         s3.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One real IMAP server for the session; tests isolate themselves by uuid-named accounts."""
+    server = Dovecot()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

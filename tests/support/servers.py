@@ -14,10 +14,12 @@ import contextlib
 import email
 import getpass
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -36,6 +38,8 @@ import boto3
 import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg import sql
@@ -668,3 +672,193 @@ def _installed_postgres_versions(config_root: Path = Path("/etc/postgresql")) ->
         return []
     names = [entry.name for entry in config_root.iterdir() if entry.is_dir()]
     return sorted(names, key=lambda name: tuple(int(p) for p in name.split(".") if p.isdigit()))
+
+
+# Debian's dovecot-imapd, configured as /work/shared/reference/dovecot-test-server.md describes,
+# with changes for speed. Refused logins: `auth_failure_delay = 0` (otherwise each is held 2 s)
+# and no auth penalty socket (otherwise every later login from 127.0.0.1, good ones too, waits
+# up to 15 s). `mail_fsync = never`: a throwaway mailbox needs no fsync (5x faster APPEND).
+# Login and imap processes are reused (`service_count = 0`): a connection then takes 1 ms, not
+# the 15 ms of two process spawns.
+# One passwd-file per account (`users.d/%u`): dovecot stats a passwd-file
+# at most once a second, so an account added to a shared file just after a login would stay
+# unknown for up to a second, while a new account's own file is read on its first login.
+_DOVECOT_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/run
+log_path = {dir}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:{dir}/mail/%u
+mail_fsync = never
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+first_valid_uid = 1
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap {{
+  service_count = 0
+  process_min_avail = 2
+}}
+service imap-login {{
+  service_count = 0
+  process_min_avail = 1
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users.d/%u
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={dir}/mail/%u
+}}
+"""
+
+
+def _dovecot_binary(name: str) -> str:
+    # /usr/sbin is not on every PATH (sudo-less shells, CI images).
+    found = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
+    if found is None:
+        raise RuntimeError(f"{name} not found: install dovecot-imapd (scripts/system-deps.sh)")
+    return found
+
+
+class Dovecot(_Server):
+    """A throwaway IMAP server (Debian dovecot, plain text on loopback), run as root.
+
+    Everything lives in a fresh world-readable directory (dovecot's unprivileged login
+    processes must reach it), removed on stop. Each account is a one-line passwd-file;
+    tests place messages with IMAP APPEND.
+    """
+
+    def __init__(self, *, start_timeout: float = START_TIMEOUT_S) -> None:
+        self.host = LOOPBACK
+        self.port = free_port()
+        self._start_timeout = start_timeout
+        self._passwords: dict[str, str] = {}
+        self.directory = Path(tempfile.gettempdir()) / f"deskstream-dovecot-{uuid.uuid4().hex[:12]}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "dovecot.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "dovecot.log"
+
+    def start(self) -> float:
+        """Start the daemon and return the seconds until it greeted an IMAP client."""
+        started = time.monotonic()
+        dovecot = _dovecot_binary("dovecot")
+        mail = self.directory / "mail"
+        mail.mkdir(parents=True)
+        self.config_path.write_text(_DOVECOT_CONF.format(dir=self.directory, port=self.port))
+        (self.directory / "users.d").mkdir(exist_ok=True)
+        subprocess.run(["chown", "-R", "dovecot:dovecot", str(mail)], check=True, timeout=30)
+        self.directory.chmod(0o755)
+        # dovecot daemonises; its own output goes to the log, and no pipe is left open.
+        with (self.directory / "start.log").open("ab") as out:
+            result = subprocess.run(
+                [dovecot, "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+                check=False,
+            )
+        if result.returncode != 0:
+            error = self._failure(f"dovecot exited with {result.returncode}")
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise error
+        atexit.register(self.stop)
+        while time.monotonic() - started < self._start_timeout:
+            if self._greets():
+                return time.monotonic() - started
+            time.sleep(_POLL_INTERVAL_S)
+        error = self._failure(f"not answering IMAP within {self._start_timeout:.0f}s")
+        self.stop()
+        raise error
+
+    def stop(self) -> None:
+        """Stop the daemon (waiting for its master to exit) and remove its directory."""
+        if not self.directory.exists():
+            return
+        pid_file = self.directory / "run" / "master.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+            subprocess.run(
+                [_dovecot_binary("doveadm"), "-c", str(self.config_path), "stop"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=STOP_TIMEOUT_S,
+                check=False,
+            )
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while _process_exists(pid) and time.monotonic() < deadline:
+                time.sleep(_POLL_INTERVAL_S)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def add_user(self, username: str, password: str) -> None:
+        """Create (or re-password) an account; its mailbox appears on first login. Returns once
+        dovecot accepts the password."""
+        known = username in self._passwords
+        self._passwords[username] = password
+        users = self.directory / "users.d" / username
+        temporary = users.with_name(f".{username}.new")
+        temporary.write_text(f"{username}:{{PLAIN}}{password}\n")
+        os.replace(temporary, users)
+        if known:  # dovecot may hold the old file for the rest of this second
+            deadline = time.monotonic() + 3
+            while not self._accepts(username) and time.monotonic() < deadline:
+                time.sleep(_POLL_INTERVAL_S)
+
+    def client(self, username: str) -> IMAPClient:
+        """A logged-in IMAP client for `username` (the caller logs out)."""
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        client.login(username, self._passwords[username])
+        return client
+
+    def _accepts(self, username: str) -> bool:
+        try:
+            self.client(username).logout()
+            return True
+        except IMAPClientError:
+            return False
+
+    def _greets(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                return sock.recv(64).startswith(b"* OK")
+        except OSError:
+            return False
+
+    def _failure(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"dovecot on {self.host}:{self.port} {what}; log {self.log_path}:\n"
+            f"{log_tail(self.log_path)}\n{log_tail(self.directory / 'start.log')}"
+        )
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
