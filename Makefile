@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-sla install system-deps clean docs
+.PHONY: run test lint typecheck bench bench-sla bench-mail install system-deps clean docs
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
@@ -40,6 +40,11 @@ bench: install system-deps
 # SLA state at 1M open tickets, restart-to-ready, overdue delay, filters/s (--quick: smoke run).
 bench-sla: install system-deps
 	$(BIN)/python -m bench.sla
+
+# Email intake (deskstream pipe, in-process, tickets.email) and a 100 KB attachment, each next to
+# the plain JSON ticket rate of the same run (--quick: smoke run).
+bench-mail: install system-deps
+	$(BIN)/python -m bench.mail
 
 docs: install
 	$(BIN)/python -m services.docs
