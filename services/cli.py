@@ -45,6 +45,71 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# sysexits.h: what an MTA does with a pipe's exit status.
+EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+
+
+def cmd_pipe(args: argparse.Namespace) -> int:
+    """One raw email on stdin. 0 once committed (or already received); 65 when it is refused
+    for good (the MTA bounces it); 75 when anything went wrong before the commit, so the MTA
+    keeps the message and retries."""
+    log = logging.getLogger("deskstream.pipe")
+    try:
+        platform = _platform(args)
+        limit = platform.settings.max_request_bytes
+        raw = sys.stdin.buffer.read(limit + 1)
+        if len(raw) > limit:
+            log.warning("email refused: larger than %d bytes", limit)
+            return EX_DATAERR
+        from services.intake.email_intake import receive_email
+
+        outcome = receive_email(platform, raw, channel="pipe")
+    except Exception:  # any failure before the commit: the MTA must retry, never drop
+        log.exception("email not taken; the MTA will retry")
+        return EX_TEMPFAIL
+    if outcome.action == "refused":
+        print(f"refused: {outcome.reason}", file=sys.stderr)
+        return EX_DATAERR
+    print(f"{outcome.action} {outcome.number or ''}".strip())
+    return EX_OK
+
+
+EX_CONFIG = 78  # sysexits.h: the mail config file is missing or wrong
+
+
+def cmd_fetch_mail(args: argparse.Namespace) -> int:
+    """One poll of every IMAP account, a summary line each. 75 when any account could not be
+    polled to the end (server unreachable, database down): what is left is taken next time."""
+    import functools
+
+    from services.intake.adapters.imap import MAILBOX_ERRORS, describe, poll_account
+    from services.intake.email_intake import receive_email
+    from services.intake.mail_accounts import MailConfigError, configured_accounts
+
+    platform = _platform(args)
+    try:
+        accounts = configured_accounts(platform.settings)
+    except MailConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return EX_CONFIG
+    if not accounts:
+        print("no IMAP accounts: DESKSTREAM_MAIL_CONFIG names no [[imap]] table", file=sys.stderr)
+        return EX_CONFIG
+    receive = functools.partial(receive_email, platform, channel="email")
+    status = EX_OK
+    for account in accounts:
+        try:
+            result = poll_account(account, receive)
+        except MAILBOX_ERRORS as exc:
+            print(f"{account.name}: not polled: {describe(exc)}")
+            status = EX_TEMPFAIL
+            continue
+        print(result.summary())
+        status = status if result.ok else EX_TEMPFAIL
+    platform.close()
+    return status
+
+
 def cmd_apikey_create(args: argparse.Namespace) -> int:
     from libs.platform.access import create_api_key
 
@@ -89,7 +154,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     platform = _platform(args)
     tracing.configure(args.service, platform.settings.otlp_endpoint)
     if args.service in HTTP_SERVICES:
-        projector = _spawn_projector(args) if args.service == "query" else None
+        background = _background_workers(args.service, platform)
+        companion = _spawn_workers(args, background) if background else None
         owner = os.getpid()
         try:
             serve_gunicorn(
@@ -102,10 +168,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
         finally:
             # gunicorn forks its web workers from inside serve_gunicorn, so this block also runs
-            # in them on exit: only the process that spawned the projector may stop it.
-            if projector is not None and os.getpid() == owner:
-                projector.terminate()
-                projector.join(20)
+            # in them on exit: only the process that spawned the workers may stop them.
+            if companion is not None and os.getpid() == owner:
+                companion.terminate()
+                companion.join(20)
         return 0
     if args.service == "relay" and platform.settings.backend != "kafka":
         print("relay needs DESKSTREAM_KAFKA_BOOTSTRAP", file=sys.stderr)
@@ -124,15 +190,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn_projector(args: argparse.Namespace) -> Any:
-    """query's projection consumer runs beside its web workers, never inside them: a spawned
-    child process (no threads or connections inherited) that stops with the service."""
+def _background_workers(service: str, platform: Any) -> list[str]:
+    """What an HTTP service also runs: query its projections, intake its IMAP pollers (only
+    when accounts are configured; a broken mail config stops the service here, at start) and,
+    in Kafka mode, its consumer of deskstream.inbound.v1."""
+    if service == "query":
+        return ["query"]
+    if service == "intake":
+        from services.intake.mail_accounts import configured_accounts
+
+        kafka = platform.settings.backend == "kafka"
+        return ["intake"] if kafka or configured_accounts(platform.settings) else []
+    return []
+
+
+def _spawn_workers(args: argparse.Namespace, services: list[str]) -> Any:
+    """Workers run beside an HTTP service's web workers, never inside them: a spawned child
+    process (no threads or connections inherited) that stops with the service."""
     import multiprocessing
 
     process = multiprocessing.get_context("spawn").Process(
         target=_run_workers,
-        args=(getattr(args, "data_dir", None), ["query"]),
-        name="query-projector",
+        args=(getattr(args, "data_dir", None), services),
+        name=f"{args.service}-workers",
     )
     process.start()
     return process
@@ -170,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from libs.platform.serving import serve_gunicorn
     from services import migrations
     from services.embedded import embedded_app, first_start
+    from services.intake.mail_accounts import configured_accounts
     from services.workers import WORKER_SERVICES, start_runner
 
     platform = _platform(args)
@@ -180,6 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 2
     migrations.upgrade(platform.engine)
+    configured_accounts(platform.settings)  # a broken mail config stops here, not in a worker
     first_start(platform, print)
     app = embedded_app(platform)
     # One worker process holds the subscriptions (started after fork, never in the master).
@@ -187,7 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def post_worker_init(_worker: Any) -> None:
         platform.engine.dispose(close=False)  # never share the master's connections after fork
-        state["runner"] = start_runner(platform, list(WORKER_SERVICES))
+        state["runner"] = start_runner(platform, [*WORKER_SERVICES, "intake"])  # + IMAP
 
     def on_exit(_worker: Any) -> None:
         if "runner" in state:
@@ -239,6 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("projection", choices=("query", "routing", "sla", "notify"))
     data_dir(replay)
     replay.set_defaults(func=cmd_replay)
+
+    pipe = sub.add_parser(
+        "pipe", help="take one raw email from stdin (exit 0 done, 65 refused, 75 retry later)"
+    )
+    data_dir(pipe)
+    pipe.set_defaults(func=cmd_pipe)
+
+    fetch_mail = sub.add_parser(
+        "fetch-mail", help="poll every IMAP account once (exit 0 done, 75 retry later)"
+    )
+    data_dir(fetch_mail)
+    fetch_mail.set_defaults(func=cmd_fetch_mail)
 
     apikey = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
     create_key = apikey.add_parser(

@@ -12,7 +12,9 @@ from libs.platform.http import create_base_app
 from services.gateway.entrypoints.http import bp as gateway_bp
 from services.intake.config import seed_defaults
 from services.intake.entrypoints.config_http import bp as config_bp
+from services.intake.entrypoints.events_http import bp as intake_events_bp
 from services.intake.entrypoints.http import bp as intake_bp
+from services.intake.entrypoints.openapi import bp as openapi_bp
 from services.intake.entrypoints.tickets_http import bp as intake_tickets_bp
 from services.platform import Platform, install
 from services.query.entrypoints.http import bp as query_bp
@@ -26,8 +28,9 @@ def embedded_app(platform: Platform) -> Flask:
         trusted_proxies=platform.settings.trusted_proxies,
     )
     install(app, platform)
-    for bp in (intake_bp, intake_tickets_bp, config_bp, query_bp, gateway_bp):
+    for bp in (intake_bp, intake_tickets_bp, intake_events_bp, config_bp, query_bp, gateway_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(openapi_bp)  # last: it documents the v1 routes registered above
     return app
 
 

@@ -8,6 +8,8 @@ from libs.events.embedded import EmbeddedSubscriber
 from libs.events.kafka import KafkaSubscriber, Relay, RelayWorker
 from libs.events.runner import Runner, Worker
 from libs.events.subscription import Subscription
+from services.intake.adapters.imap import MailPoller
+from services.intake.mail_accounts import configured_accounts
 from services.notify.adapters.mail import mailer_from_settings
 from services.notify.handlers import NotifyHandlers
 from services.platform import Platform
@@ -38,6 +40,10 @@ def subscription_for(platform: Platform, service: str) -> Subscription:
 def workers_for(platform: Platform, services: list[str]) -> list[Worker]:
     workers: list[Worker] = []
     for service in services:
+        if service == "intake":
+            workers.extend(mail_pollers(platform))  # IMAP accounts
+            workers.extend(inbound_consumers(platform))  # deskstream.inbound.v1 (Kafka mode)
+            continue
         if service == "relay":
             relay = Relay(platform.store, platform.kafka_producer)
             workers.append(RelayWorker(relay))
@@ -58,6 +64,28 @@ def workers_for(platform: Platform, services: list[str]) -> list[Worker]:
         if service == "sla":
             workers.append(OverdueTimer(platform.store, platform.clock))
     return workers
+
+
+def mail_pollers(platform: Platform) -> list[Worker]:
+    """One poller per IMAP account of the mail config file; none when it is not configured."""
+    accounts = configured_accounts(platform.settings)
+    if not accounts:
+        return []
+    from services.intake.email_intake import receive_email  # the mail parser, only when needed
+
+    receive = functools.partial(receive_email, platform, channel="email")
+    return [MailPoller(account, receive, platform.clock) for account in accounts]
+
+
+def inbound_consumers(platform: Platform) -> list[Worker]:
+    """CloudEvents from external systems on deskstream.inbound.v1; none when embedded (no
+    broker: external systems use POST /api/v1/events)."""
+    if platform.settings.backend != "kafka":
+        return []
+    from services.intake.entrypoints.inbound_worker import GROUP, InboundConsumer
+
+    consumer = functools.partial(platform.kafka_consumer, GROUP)
+    return [InboundConsumer(platform.store, platform.clock, consumer, platform.kafka_producer)]
 
 
 def start_runner(platform: Platform, services: list[str]) -> Runner:

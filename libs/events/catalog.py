@@ -21,6 +21,7 @@ TOPICS = {
     "ticket": "deskstream.tickets.v1",
     "config": "deskstream.config.v1",
     "notification": "deskstream.notifications.v1",
+    "email": "deskstream.email.v1",
 }
 INBOUND_TOPIC = "deskstream.inbound.v1"
 DLQ_SUFFIX = ".dlq"

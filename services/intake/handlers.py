@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from libs.events.envelope import NewEvent
 from libs.events.store import EventStore
 from libs.platform.database import insert_if_absent, reading
 from services.intake.adapters.tables import attachments, idempotency_keys, ticket_numbers
@@ -40,27 +41,48 @@ def open_ticket(
                 if existing is not None:
                     return existing
             ticket_id = uuid.uuid4()
-            number = _allocate_number(conn, ticket_id)
+            number = allocate_number(conn, ticket_id)
             if idempotency_key:
                 conn.execute(
                     update(idempotency_keys)
                     .where(idempotency_keys.c.key == idempotency_key)
                     .values(ticket_number=number)
                 )
-            stored = [_store_attachment(conn, ticket_id, a) for a in command.attachments]
-            new_events = tickets.open_ticket(
-                TicketState(),
-                command,
-                ticket_id=ticket_id,
-                number=number,
-                entry_id=uuid.uuid4(),
-                attachments=stored,
+            create_ticket(
+                conn, store, command, ticket_id=ticket_id, number=number, metadata=metadata
             )
-            new_events = [replace(e, metadata=dict(metadata or {})) for e in new_events]
-            store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
             return number
     except _RetryWon as won:
         return won.number
+
+
+def create_ticket(
+    conn: Connection,
+    store: EventStore,
+    command: OpenTicket,
+    *,
+    ticket_id: uuid.UUID,
+    number: str,
+    metadata: dict[str, Any] | None = None,
+    followed_by: list[NewEvent] | None = None,
+) -> uuid.UUID:
+    """Store the attachments and append TicketCreated (then `followed_by`) inside `conn`'s
+    transaction; returns the first thread entry's id."""
+    stored = [store_attachment(conn, ticket_id, a) for a in command.attachments]
+    entry_id = uuid.uuid4()
+    new_events = tickets.open_ticket(
+        TicketState(),
+        command,
+        ticket_id=ticket_id,
+        number=number,
+        entry_id=entry_id,
+        attachments=stored,
+    )
+    new_events = [
+        replace(e, metadata=dict(metadata or {})) for e in (*new_events, *(followed_by or []))
+    ]
+    store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
+    return entry_id
 
 
 class _RetryWon(Exception):
@@ -94,7 +116,7 @@ def _claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str
     return None
 
 
-def _allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
+def allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
     for attempt in range(100):
         number = candidate_number(_rng, attempt)
         values = {"number": number, "ticket_id": str(ticket_id)}
@@ -103,7 +125,7 @@ def _allocate_number(conn: Connection, ticket_id: uuid.UUID) -> str:
     raise RuntimeError("no free ticket number after 100 attempts")
 
 
-def _store_attachment(
+def store_attachment(
     conn: Connection, ticket_id: uuid.UUID, attachment: tickets.Attachment
 ) -> dict[str, Any]:
     attachment_id = str(uuid.uuid4())

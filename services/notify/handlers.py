@@ -1,8 +1,11 @@
-"""notify's subscription: remember tickets, send the new-ticket autoresponse once routed."""
+"""notify's subscription: remember tickets, send the new-ticket autoresponse once routed, and
+the over-limit notice for an email refused for that reason."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
 
 from sqlalchemy import insert, select
 
@@ -11,9 +14,15 @@ from libs.events.subscription import Subscription, TransientError, UnitOfWork
 from libs.platform.database import upsert
 from services.notify.adapters.mail import Mailer
 from services.notify.adapters.tables import notifications_sent, notify_departments, notify_tickets
-from services.notify.domain.messages import TicketSummary, message_id, new_ticket_autoresponse
+from services.notify.domain.messages import (
+    TicketSummary,
+    message_id,
+    new_ticket_autoresponse,
+    over_limit_notice,
+)
 
 AUTORESPONSE = "ticket.autoresponse"
+OVER_LIMIT = "email.over_limit"
 
 
 class NotifyHandlers:
@@ -77,12 +86,51 @@ class NotifyHandlers:
                 ticket["requester_email"],
                 ticket["requester_name"],
             )
-            self._send_once(event, uow, summary, AUTORESPONSE)
+            ticket_id = uuid.UUID(event.stream_id.removeprefix("ticket-"))
+
+            def compose(msg_id: str) -> EmailMessage:
+                return new_ticket_autoresponse(
+                    summary,
+                    helpdesk_email=self.helpdesk_email,
+                    helpdesk_name=self.helpdesk_name,
+                    msg_id=msg_id,
+                    sent_at=uow.clock.now(),
+                )
+
+            self._send_once(event, uow, summary.requester_email, AUTORESPONSE, ticket_id, compose)
+
+    def on_email_refused(self, event: RecordedEvent, uow: UnitOfWork) -> None:
+        """osTicket's over-limit notice: the sender learns why no ticket was opened. Never for
+        an auto-reply (it would answer a robot) and never for the other refusals (loops,
+        bounces and banned senders get no mail at all)."""
+        d = event.data
+        if d["reason"] != "over_limit" or not d.get("autorespond", True) or not d.get("sender"):
+            return
+        recipient = d["sender"]
+
+        def compose(msg_id: str) -> EmailMessage:
+            return over_limit_notice(
+                recipient,
+                d.get("sender_name"),
+                d.get("subject") or "",
+                helpdesk_email=self.helpdesk_email,
+                helpdesk_name=self.helpdesk_name,
+                msg_id=msg_id,
+                sent_at=uow.clock.now(),
+            )
+
+        self._send_once(event, uow, recipient, OVER_LIMIT, None, compose)
 
     def _send_once(
-        self, event: RecordedEvent, uow: UnitOfWork, ticket: TicketSummary, template: str
+        self,
+        event: RecordedEvent,
+        uow: UnitOfWork,
+        recipient: str,
+        template: str,
+        ticket_id: uuid.UUID | None,
+        compose: Callable[[str], EmailMessage],
     ) -> None:
-        recipient = ticket.requester_email.lower()
+        recipient = recipient.lower()
         key = {"cause_event_id": str(event.event_id), "recipient": recipient, "template": template}
         already = uow.conn.execute(
             select(notifications_sent.c.message_id).where(
@@ -96,19 +144,12 @@ class NotifyHandlers:
             recipient,
             template,
             self.helpdesk_email.split("@")[-1],
-            ticket_id=uuid.UUID(event.stream_id.removeprefix("ticket-")),
+            ticket_id=ticket_id,
             secret=self.secret_key,
-        )
-        message = new_ticket_autoresponse(
-            ticket,
-            helpdesk_email=self.helpdesk_email,
-            helpdesk_name=self.helpdesk_name,
-            msg_id=msg_id,
-            sent_at=uow.clock.now(),
         )
         # Sent inside the transaction: if we crash after SMTP accepted it and before commit, the
         # redelivery resends with the same Message-ID — the one window DESIGN.md allows.
-        self.mailer.send(message)
+        self.mailer.send(compose(msg_id))
         uow.conn.execute(
             insert(notifications_sent).values(**key, message_id=msg_id, sent_at=uow.clock.now())
         )
@@ -119,7 +160,7 @@ class NotifyHandlers:
                 NewEvent(
                     "NotificationSent",
                     {
-                        "ticket_id": str(uuid.UUID(event.stream_id.removeprefix("ticket-"))),
+                        "ticket_id": str(ticket_id) if ticket_id else None,
                         "cause_event_id": str(event.event_id),
                         "template": template,
                         "recipient": recipient,
@@ -137,5 +178,7 @@ class NotifyHandlers:
                 "DepartmentDefined": self.on_department,
                 "TicketCreated": self.on_ticket_created,
                 "TicketRouted": self.on_routed,
+                "EmailRefused": self.on_email_refused,
             },
+            categories=frozenset({"ticket", "config", "email"}),
         )

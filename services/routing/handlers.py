@@ -95,6 +95,7 @@ def on_ticket_created(event: RecordedEvent, uow: UnitOfWork) -> None:
         route = route_new_ticket(
             requested_priority=d.get("priority"),
             requested_topic_id=d.get("help_topic_id"),
+            requested_department_id=d.get("department_id"),
             topics=state.help_topics(uow.conn),
             departments=departments,
             outcome=evaluate(state.filters(uow.conn), _facts(d)),

@@ -1,11 +1,12 @@
 """Every event type Deskstream knows, registered into one catalog (the contract between services)."""
 
 from libs.events.catalog import EventCatalog
-from libs.events.types import config, notifications, tickets
+from libs.events.types import config, email, notifications, tickets
 
 CATALOG = EventCatalog()
 tickets.register(CATALOG)
 config.register(CATALOG)
 notifications.register(CATALOG)
+email.register(CATALOG)
 
 __all__ = ["CATALOG"]

@@ -178,6 +178,51 @@ class ApiKeyDefined(Schema):
     notes = fields.String(load_default="")
 
 
+class EventMappingDefined(Schema):
+    """How a CloudEvent from an external system becomes a ticket or a message: the events of
+    `type` (from a source starting with `source_prefix`) render these templates."""
+
+    id = ConfigId(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    source_prefix = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(min=1, max=1000)
+    )
+    action = fields.String(
+        load_default="open_ticket", validate=validate.OneOf(("open_ticket", "append_message"))
+    )
+    subject = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=1000))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20_000))
+    requester_email = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=1000)
+    )
+    requester_name = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=1000)
+    )
+    help_topic_id = ConfigId(allow_none=True, load_default=None)
+    priority = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    correlation = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=1000)
+    )
+    enabled = fields.Boolean(load_default=True)
+
+
+class BannedEmailDefined(Schema):
+    """One ban-list entry: an address (`spam@example.com`) or a domain (`example.com`), which
+    bans its subdomains too. Email from a banned sender is refused (osTicket's ban list)."""
+
+    id = ConfigId(required=True)
+    email = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^(?:[^@\s]+@)?@?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$",
+            error="an email address or a domain",
+        ),
+    )
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
+    active = fields.Boolean(load_default=True)
+
+
 CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
     # thing -> (event name, schema, description)
     "department": ("DepartmentDefined", DepartmentDefined, "A department's full definition."),
@@ -192,10 +237,20 @@ CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
     "template": ("TemplateDefined", TemplateDefined, "An email template's full definition."),
     "agent": ("AgentDefined", AgentDefined, "An agent's full definition (credential hashes only)."),
     "team": ("TeamDefined", TeamDefined, "A team's full definition."),
+    "banned-email": (
+        "BannedEmailDefined",
+        BannedEmailDefined,
+        "A ban-list entry (an address or a domain) and whether it is active.",
+    ),
     "api-key": (
         "ApiKeyDefined",
         ApiKeyDefined,
         "An API key's definition (its hash, never the key).",
+    ),
+    "event-mapping": (
+        "EventMappingDefined",
+        EventMappingDefined,
+        "How CloudEvents of one type from external systems open tickets or append messages.",
     ),
 }
 

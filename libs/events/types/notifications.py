@@ -8,7 +8,7 @@ from libs.events.catalog import EventCatalog
 
 
 class NotificationSent(Schema):
-    ticket_id = fields.UUID(required=True)
+    ticket_id = fields.UUID(allow_none=True, load_default=None)  # None: mail about no ticket
     cause_event_id = fields.UUID(required=True)
     template = fields.String(required=True)
     recipient = fields.Email(required=True)

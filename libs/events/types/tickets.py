@@ -42,6 +42,9 @@ class TicketCreated(Schema):
     # that cannot reopen opened this one instead, that ticket's number.
     message_id = fields.String(allow_none=True, load_default=None)
     previous_ticket = fields.String(allow_none=True, load_default=None)
+    # The department the email was addressed to (a department's `email`); routing prefers it
+    # to the help topic's.
+    department_id = ConfigId(allow_none=True, load_default=None)
 
 
 class MessageAppended(Schema):
@@ -118,6 +121,9 @@ class CollaboratorChanged(Schema):
     email = fields.Email(required=True)
     name = fields.String(allow_none=True, load_default=None)
     by = fields.Nested(Author, required=True)
+    # CollaboratorAdded names the collaborator as they now stand: added again with active false
+    # (true) they are disabled (enabled) — still on the ticket, but sent no mail while disabled.
+    active = fields.Boolean(load_default=True)
 
 
 SLA_TARGETS = ("first_response", "resolution")
@@ -138,9 +144,26 @@ class TicketOverdue(Schema):
     target = fields.String(load_default="resolution", validate=validate.OneOf(SLA_TARGETS))
 
 
+MERGE_MODES = ("combine", "separate")
+
+
 class TicketMerged(Schema):
     into_ticket_id = TicketId(required=True)
     into_number = fields.String(required=True)
+    by = fields.Nested(Author, required=True)
+    # combine: the thread reads interleaved with the parent's; separate: as its own block.
+    mode = fields.String(load_default="combine", validate=validate.OneOf(MERGE_MODES))
+    deleted = fields.Boolean(load_default=False)  # the child leaves every view but the parent's
+
+
+class MergedTicket(Schema):
+    ticket_id = TicketId(required=True)
+    number = fields.String(required=True)
+
+
+class ChildTicketsMerged(Schema):
+    tickets = fields.List(fields.Nested(MergedTicket), required=True)
+    mode = fields.String(load_default="combine", validate=validate.OneOf(MERGE_MODES))
     by = fields.Nested(Author, required=True)
 
 
@@ -242,10 +265,22 @@ def register(catalog: EventCatalog) -> None:
         description="The ticket was merged into another.",
     )
     add(
+        "ChildTicketsMerged",
+        ChildTicketsMerged,
+        stream="ticket",
+        description="Other tickets were merged into this one (the parent).",
+    )
+    add(
         "TicketLinked",
         TicketLinked,
         stream="ticket",
-        description="The ticket was linked to another.",
+        description="The ticket was linked to another (both tickets record it).",
+    )
+    add(
+        "TicketUnlinked",
+        TicketLinked,
+        stream="ticket",
+        description="The link to another ticket was removed (both tickets record it).",
     )
     add(
         "TicketRejected",

@@ -9,6 +9,7 @@ schedule compiles. Every refusal is a `ValidationFailed` whose `field` is a path
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +17,28 @@ from typing import Any
 from marshmallow import Schema
 
 from libs.events.types.config import CONFIG_TYPES
+from libs.platform.access import PERMISSIONS
 from libs.platform.errors import ValidationFailed
 from libs.platform.validation import load
+from services.intake.domain.cloudevents import EventMapping, InvalidMapping
 from services.routing.domain.filters import Filter, InvalidFilter
 from services.sla.domain.calendar import InvalidSchedule, Schedule
 
-THINGS = ("department", "help-topic", "schedule", "sla-plan", "filter", "template", "team", "agent")
-SERVER_FIELDS = {"agent": ("password_hash", "token_hash")}  # never taken from nor shown to clients
+THINGS = (
+    "department",
+    "help-topic",
+    "schedule",
+    "sla-plan",
+    "filter",
+    "template",
+    "team",
+    "agent",
+    "api-key",
+    "event-mapping",
+    "banned-email",
+)
+# never taken from clients (the hashes are never shown either; an API key's prefix is)
+SERVER_FIELDS = {"agent": ("password_hash", "token_hash"), "api-key": ("prefix", "key_hash")}
 PASSWORD_LENGTH = (8, 1024)
 
 # thing -> (path into the definition, thing it names); `x[]` is each entry of the list `x`.
@@ -48,6 +64,7 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
         ("extended_access[].department_id", "department"),
         ("team_ids[]", "team"),
     ),
+    "event-mapping": (("help_topic_id", "help-topic"),),
 }
 # Filter action type -> the thing its value names.
 ACTION_REFERENCES = {
@@ -95,6 +112,10 @@ def parse(thing: str, body: object, *, thing_id: int | None = None) -> Definitio
         if type(given) is not int or given != thing_id:
             raise invalid("id", f"the body names {given!r} but the URL {thing_id}")
     password = _password(body.pop("password")) if thing == "agent" and "password" in body else None
+    if thing == "api-key":
+        body.pop("prefix", None)  # shown but read-only, so a GET's answer may be PUT back
+        if "ip_allow" not in body:  # a forgotten list would admit any address
+            raise invalid("ip_allow", "list the networks the key may be used from ([] for any)")
     schema = _schema(thing)
     return Definition(schema.dump(load(schema, body)), password)
 
@@ -105,6 +126,12 @@ def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
         _check_filter(data, existing)
     elif thing == "schedule":
         _check_schedule(data)
+    elif thing == "api-key":
+        _check_networks(data)
+    elif thing == "event-mapping":
+        _check_event_mapping(data)
+    elif thing == "agent":
+        _check_permissions(data)
     if data.get("auto_assign") is not None:
         _check_auto_assign(data["auto_assign"])
     for path, target in REFERENCES.get(thing, ()):
@@ -113,6 +140,11 @@ def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
                 raise invalid(where, f"there is no {target.replace('-', ' ')} {value}")
     if thing == "department":
         _check_tree(data, existing)
+
+
+def body_schema(thing: str) -> Schema:
+    """The schema a POST or PUT body of `thing` loads with (the OpenAPI document shows it)."""
+    return _schema(thing)
 
 
 _schemas: dict[str, Schema] = {}  # stateless once built, costly to build: one per thing
@@ -151,11 +183,35 @@ def _check_filter(data: Mapping[str, Any], existing: Existing) -> None:
             )
 
 
+def _check_event_mapping(data: Mapping[str, Any]) -> None:
+    try:
+        EventMapping.from_definition(data)
+    except InvalidMapping as exc:
+        raise invalid(exc.field, exc.message) from None
+
+
+def _check_permissions(data: Mapping[str, Any]) -> None:
+    """Only the permissions Deskstream enforces; none listed means the default role."""
+    for index, permission in enumerate(data.get("permissions", [])):
+        if permission not in PERMISSIONS:
+            raise invalid(f"permissions[{index}]", f"must be one of {', '.join(PERMISSIONS)}")
+
+
 def _check_schedule(data: Mapping[str, Any]) -> None:
     try:
         Schedule.from_definition(data)
     except InvalidSchedule as exc:
         raise invalid(exc.field, exc.message) from None
+
+
+def _check_networks(data: Mapping[str, Any]) -> None:
+    for index, network in enumerate(data.get("ip_allow", [])):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise invalid(
+                f"ip_allow[{index}]", f"{network!r} is not an IP address or CIDR network"
+            ) from None
 
 
 def _check_auto_assign(rule: Mapping[str, Any]) -> None:

@@ -26,6 +26,9 @@ COLLECTIONS = {
     "templates": "template",
     "teams": "team",
     "agents": "agent",
+    "api-keys": "api-key",
+    "event-mappings": "event-mapping",
+    "banned-emails": "banned-email",
 }
 _COLLECTION = "<any({}):collection>".format(", ".join(f'"{c}"' for c in COLLECTIONS))
 

@@ -29,12 +29,14 @@ def message_id(
     template: str,
     domain: str,
     *,
-    ticket_id: uuid.UUID,
+    ticket_id: uuid.UUID | None,
     secret: str,
 ) -> str:
     """Deterministic: a resend after a crash carries the same Message-ID (receivers dedupe).
     Signed with the ticket, so a reply threads back into it (libs.platform.message_ids)."""
     token = uuid.uuid5(NAMESPACE, f"{cause_event_id}|{recipient.lower()}|{template}")
+    if ticket_id is None:
+        return f"<{token}@{domain}>"
     return signed_message_id(ticket_id, token.hex, domain, secret)
 
 
@@ -68,6 +70,34 @@ def new_ticket_autoresponse(
         f"    {clean_header(ticket.subject)}\n\n"
         "An agent will get back to you as soon as possible. Reply to this email to add\n"
         "information to the ticket; keep the ticket number in the subject.\n\n"
+        f"{clean_header(helpdesk_name)}\n"
+    )
+    return message
+
+
+def over_limit_notice(
+    recipient: str,
+    name: str | None,
+    subject: str,
+    *,
+    helpdesk_email: str,
+    helpdesk_name: str,
+    msg_id: str,
+    sent_at: datetime,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = Address(clean_header(helpdesk_name), addr_spec=helpdesk_email)
+    message["To"] = Address(clean_header(name), addr_spec=clean_header(recipient))
+    message["Subject"] = f"Open ticket limit reached: {clean_header(subject)}"
+    message["Message-ID"] = msg_id
+    message["Date"] = format_datetime(sent_at)
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content(
+        f"Dear {clean_header(name) or 'there'},\n\n"
+        "You have reached the maximum number of open tickets, so your message\n\n"
+        f"    {clean_header(subject)}\n\n"
+        "did not open a new one. Reply to one of your open tickets, or write again once an\n"
+        "agent has closed one of them.\n\n"
         f"{clean_header(helpdesk_name)}\n"
     )
     return message

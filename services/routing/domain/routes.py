@@ -2,7 +2,8 @@
 
 osTicket's order: filters run on the submitted data first; then the help topic (the filter's,
 else the requested one) supplies its defaults wherever a filter set nothing; the default
-department catches the rest. Assignment: the filter's agent/team, else the topic's auto-assign
+department catches the rest; an email's receiving address picks a department before the
+topic does. Assignment: the filter's agent/team, else the topic's auto-assign
 rule, else the department's, and only for a ticket that starts open.
 """
 
@@ -90,13 +91,17 @@ def route_new_ticket(
     departments: Mapping[int, Department],
     outcome: Outcome | None = None,
     autorespond: bool = True,
+    requested_department_id: int | None = None,
 ) -> Route | Rejected:
+    """`requested_department_id` is the receiving email address's department: it comes after a
+    filter's choice and before the help topic's (osTicket: email's dept -> topic's -> default)."""
     outcome = outcome or Outcome()
     if outcome.rejected_by is not None:
         return Rejected(outcome.rejected_by, outcome.matched_filter_ids)
     topic = _active(topics, outcome.help_topic_id) or _active(topics, requested_topic_id)
     department = (
         _active(departments, outcome.department_id)
+        or _active(departments, requested_department_id)
         or _active(departments, topic.department_id if topic else None)
         or default_department(departments)
     )
