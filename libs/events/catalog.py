@@ -29,7 +29,8 @@ DLQ_SUFFIX = ".dlq"
 
 def all_topics() -> list[str]:
     """Every topic Deskstream uses, dead-letter topics included (for provisioning)."""
-    return [*TOPICS.values(), INBOUND_TOPIC, *(t + DLQ_SUFFIX for t in TOPICS.values())]
+    topics = [*TOPICS.values(), INBOUND_TOPIC]
+    return [*topics, *(t + DLQ_SUFFIX for t in topics)]
 
 
 def topic_for(stream_id: str) -> str:

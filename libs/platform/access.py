@@ -22,7 +22,7 @@ from sqlalchemy import JSON, Boolean, Column, Connection, Integer, String, Table
 
 from libs.events.store import EventStore
 from libs.events.tables import metadata
-from libs.events.types.config import config_stream_id
+from libs.events.types.config import PERMISSIONS, config_stream_id
 from libs.platform.configuration import define, next_id
 from libs.platform.database import upsert
 from libs.platform.errors import ValidationFailed
@@ -57,9 +57,6 @@ agents = Table(
 
 _hasher = PasswordHasher()
 
-# The role permissions Deskstream enforces, by osTicket's names; an agent definition's
-# `permissions` lists some of them, and an admin holds them all.
-PERMISSIONS = ("ticket.assign", "ticket.release", "ticket.transfer", "ticket.merge", "ticket.link")
 # Defined with none (as every agent was before roles), an agent holds the default role: all
 # but merge and link, which change other tickets than the one at hand.
 DEFAULT_PERMISSIONS = frozenset(PERMISSIONS) - {"ticket.merge", "ticket.link"}

@@ -38,7 +38,7 @@ Command = (
     | tickets.Merge
     | tickets.ChangeLinks
 )
-# The role permission (libs.platform.access.PERMISSIONS) a command needs, and what it allows.
+# The role permission (libs.events.types.config.PERMISSIONS) a command needs, and what it allows.
 PERMISSIONS: dict[type, tuple[str, str]] = {
     tickets.Assign: ("ticket.assign", "assign tickets"),
     tickets.Release: ("ticket.release", "release assignments"),

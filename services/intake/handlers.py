@@ -37,7 +37,7 @@ def open_ticket(
     try:
         with store.transaction() as conn:
             if idempotency_key:
-                existing = _claim_idempotency_key(conn, store, idempotency_key)
+                existing = claim_idempotency_key(conn, store, idempotency_key)
                 if existing is not None:
                     return existing
             ticket_id = uuid.uuid4()
@@ -52,7 +52,7 @@ def open_ticket(
                 conn, store, command, ticket_id=ticket_id, number=number, metadata=metadata
             )
             return number
-    except _RetryWon as won:
+    except RetryWon as won:
         return won.number
 
 
@@ -85,14 +85,14 @@ def create_ticket(
     return entry_id
 
 
-class _RetryWon(Exception):
+class RetryWon(Exception):
     """A concurrent request with the same Idempotency-Key committed first."""
 
     def __init__(self, number: str) -> None:
         self.number = number
 
 
-def _claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str | None:
+def claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str | None:
     """The number of an earlier ticket with this key, or None once this request owns the key."""
     existing = conn.execute(
         select(idempotency_keys.c.ticket_number).where(idempotency_keys.c.key == key)
@@ -112,7 +112,7 @@ def _claim_idempotency_key(conn: Connection, store: EventStore, key: str) -> str
             number = other.execute(
                 select(idempotency_keys.c.ticket_number).where(idempotency_keys.c.key == key)
             ).scalar_one()
-        raise _RetryWon(str(number)) from None
+        raise RetryWon(str(number)) from None
     return None
 
 

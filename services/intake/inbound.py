@@ -27,9 +27,9 @@ from services.intake.domain.cloudevents import CloudEvent, EventMapping, EventRe
 from services.intake.domain.mail.rules import Placement
 from services.intake.domain.tickets import TicketState, evolve, stream_id
 from services.intake.handlers import (
-    _claim_idempotency_key,
-    _RetryWon,
+    RetryWon,
     allocate_number,
+    claim_idempotency_key,
     create_ticket,
     find_ticket,
 )
@@ -79,7 +79,7 @@ def _receive(store: EventStore, event: CloudEvent, metadata: dict[str, Any]) -> 
     key = idempotency_key(event)
     try:
         with store.transaction() as conn:
-            earlier = _claim_idempotency_key(conn, store, key)
+            earlier = claim_idempotency_key(conn, store, key)
             if earlier is not None:
                 return _duplicate(conn, store, event, earlier)
             mapping = cloudevents.choose_mapping(mappings(conn, store), event)
@@ -91,7 +91,7 @@ def _receive(store: EventStore, event: CloudEvent, metadata: dict[str, Any]) -> 
                 .values(ticket_number=received.ticket)
             )
             return received
-    except _RetryWon as won:
+    except RetryWon as won:
         with reading(store.engine) as conn:
             return _duplicate(conn, store, event, won.number)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from libs.platform.access import DEFAULT_PERMISSIONS, PERMISSIONS, Agent, role_permissions
+from libs.events.types.config import PERMISSIONS
+from libs.platform.access import DEFAULT_PERMISSIONS, Agent, role_permissions
 from libs.platform.errors import ValidationFailed
 from services.intake.domain.config_rules import Existing, check, parse
 

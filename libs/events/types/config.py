@@ -143,6 +143,11 @@ class ExtendedAccess(Schema):
     alerts = fields.Boolean(load_default=True)
 
 
+# The role permissions Deskstream enforces, by osTicket's names; an agent definition's
+# `permissions` lists some of them, and an admin holds them all.
+PERMISSIONS = ("ticket.assign", "ticket.release", "ticket.transfer", "ticket.merge", "ticket.link")
+
+
 class AgentDefined(Schema):
     id = ConfigId(required=True)
     email = fields.Email(required=True)

@@ -16,8 +16,7 @@ from typing import Any
 
 from marshmallow import Schema
 
-from libs.events.types.config import CONFIG_TYPES
-from libs.platform.access import PERMISSIONS
+from libs.events.types.config import CONFIG_TYPES, PERMISSIONS
 from libs.platform.errors import ValidationFailed
 from libs.platform.validation import load
 from services.intake.domain.cloudevents import EventMapping, InvalidMapping
