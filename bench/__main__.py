@@ -4,29 +4,30 @@ ratios against the targets, a summary table, and bench/results/latest.json."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from bench import deploy
-from bench.intake import intake_rate, post_ticket, ticket_payload, wait_until_due
+from bench.intake import intake_rate, wait_until_due
 from bench.latency import e2e_latency
 from bench.procstat import CpuMonitor
 from bench.raw import broker_produce_rate, pg_insert_rate
-from bench.report import WARNINGS, say, say_cpu, warn
+from bench.report import (
+    clean_up,
+    conclude,
+    failed,
+    run_facts,
+    say,
+    say_cpu,
+    say_failures,
+    warn,
+)
 from bench.stats import fmt, fmt_dist
-from tests.support.platform import Deployment
 from tests.support.servers import PostgresDatabase, TansuBroker
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -101,69 +102,12 @@ def run_raw(plan: Plan, workdir: Path, modes: list[str], monitor: CpuMonitor) ->
     return raw
 
 
-def warm_up(deployment: Deployment, count: int, tag: str) -> dict[str, Any]:
-    """A few tickets through the whole pipeline, so consumers are assigned and warm."""
-    numbers = []
-    with requests.Session() as session:
-        for i in range(count):
-            response = post_ticket(session, deployment, ticket_payload(tag, i))
-            if response.status_code != 201:
-                raise RuntimeError(
-                    f"warm-up ticket refused: {response.status_code} {response.text}"
-                )
-            numbers.append(response.text.strip())
-    drained = wait_until_due(deployment, numbers, timeout_s=60)
-    if drained["missing_after_timeout"]:
-        raise RuntimeError(
-            f"warm-up tickets never got a due date: {drained}; {diagnose(deployment, numbers)}"
-        )
-    return drained
-
-
-def diagnose(deployment: Deployment, numbers: list[str]) -> str:
-    """Where the given tickets are stuck: in the queue at all, and the first one's events."""
-    try:
-        with requests.Session() as session:
-            queue = session.get(
-                f"{deployment.query_url}/api/v1/queues/open/tickets",
-                params={"per_page": "200", "sort": "-created"},
-                headers=deployment.headers(),
-                timeout=10,
-            ).json()
-            listed = {t["number"]: t["sla"]["due_at"] for t in queue["tickets"]}
-            events = session.get(
-                f"{deployment.query_url}/api/v1/tickets/{numbers[0]}/events",
-                headers=deployment.headers(),
-                timeout=10,
-            )
-    except (requests.RequestException, ValueError, KeyError) as exc:
-        return f"diagnosis failed: {exc!r}"
-    in_queue = [n for n in numbers if n in listed]
-    types = [e["type"] for e in events.json()["events"]] if events.ok else events.status_code
-    return (
-        f"{len(in_queue)}/{len(numbers)} in the open queue (none with a due date); "
-        f"events of {numbers[0]}: {types}"
-    )
-
-
 def run_mode(mode: str, plan: Plan, workdir: Path, monitor: CpuMonitor) -> dict[str, Any]:
     say(f"== 2. {mode} mode")
     result: dict[str, Any] = {}
-    began = time.perf_counter()
-    with deploy.running(mode, workdir / mode) as stack:
+    ready = deploy.warmed_up(mode, workdir, monitor, result, plan.settle_s, plan.warmup_tickets)
+    with ready as stack:
         deployment = stack.deployment
-        result["startup_s"] = round(time.perf_counter() - began, 1)
-        monitor.roots = {p.popen.pid: name for name, p in deployment.processes.items()}
-        if stack.database is not None:
-            monitor.databases.add(stack.database.name)
-        if stack.broker is not None:
-            monitor.broker_ports.add(stack.broker.port)
-        time.sleep(plan.settle_s)
-        warm = warm_up(deployment, plan.warmup_tickets, f"{mode}-warmup")
-        say(
-            f"  started in {result['startup_s']} s ({', '.join(deployment.processes)}); "
-            f"warm-up: {warm['tickets']} tickets due after {warm['drain_s']} s"
-        )
 
         phase = monitor.phase()
         time.sleep(plan.idle_seconds)
@@ -357,21 +301,7 @@ def summary(results: dict[str, Any]) -> None:
             f"{P99_TARGET_MS:.0f} ms target ({'PASS' if p99['pass'] else 'FAIL'}"
             f"{'' if p99['binding'] else ', informational'})"
         )
-    for mode, failed in results["modes"].items():
-        if "error" in failed:
-            say(f"  {mode}: FAILED, no figures: {failed['error']}")
-    if results.get("warnings"):
-        say(f"  {len(results['warnings'])} warning(s) above; see 'warnings' in the JSON")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+    say_failures({m: d["error"] for m, d in results["modes"].items() if "error" in d})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,14 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="deskstream-bench-"))
     monitor = CpuMonitor()
     results: dict[str, Any] = {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
-        "quick": args.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
+        **run_facts(args.quick),
         "plan": asdict(plan),
         "raw": {},
         "modes": {},
@@ -413,22 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 results["modes"][mode] = run_mode(mode, plan, workdir, monitor)
             except Exception as exc:  # the other mode's figures are still worth having
-                traceback.print_exc()
-                results["modes"][mode] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-                say(f"  {mode} mode FAILED: {exc}")
+                results["modes"][mode] = {"error": failed(f"{mode} mode", exc)}
         results["ratios"] = ratios(results)
-        results["elapsed_s"] = round(time.perf_counter() - began, 1)
-        results["warnings"] = WARNINGS
-        summary(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        say(f"\n  results written to {RESULTS} (run took {results['elapsed_s']} s)")
+        conclude(results, began, summary, RESULTS)
         ok = not any("error" in data for data in results["modes"].values())
     finally:
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            say(f"  server logs kept in {workdir}")
+        clean_up(workdir, ok=ok, keep=args.keep)
     return 0 if ok else 1
 
 

@@ -4,17 +4,13 @@ date (the drain)."""
 
 from __future__ import annotations
 
-import itertools
-import threading
+import base64
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
-from bench.stats import summary_ms
+from bench.load import ERROR, Send, closed_loop
 from tests.support.platform import Deployment
 
 TIMEOUT_S = 10.0
@@ -40,19 +36,32 @@ def post_ticket(
     )
 
 
-@dataclass
-class _Tally:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    numbers: list[str] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    first_errors: list[str] = field(default_factory=list)
+def json_ticket(
+    deployment: Deployment,
+    tag: str,
+    attachment: bytes | None = None,
+    numbers: list[str] | None = None,
+) -> Send:
+    """The osTicket JSON create as a closed-loop request, optionally with one attachment;
+    the numbers of created tickets go to ``numbers`` if given."""
+    data_url = (
+        "data:application/octet-stream;base64," + base64.b64encode(attachment).decode()
+        if attachment is not None
+        else None
+    )
 
-    def error(self, kind: str, detail: str) -> None:
-        with self.lock:
-            self.errors[kind] += 1
-            if len(self.first_errors) < 3:
-                self.first_errors.append(f"{kind}: {detail[:300]}")
+    def send(session: requests.Session, i: int) -> tuple[str, str]:
+        payload: dict[str, Any] = ticket_payload(tag, i)
+        if data_url is not None:
+            payload["attachments"] = [{f"bench-{i}.bin": data_url}]
+        response = post_ticket(session, deployment, payload)
+        if response.status_code == 201:
+            if numbers is not None:
+                numbers.append(response.text.strip())  # list.append is atomic under the GIL
+            return "created", ""
+        return f"{ERROR} HTTP {response.status_code}", response.text
+
+    return send
 
 
 def intake_rate(
@@ -60,44 +69,17 @@ def intake_rate(
 ) -> dict[str, Any]:
     """Closed loop: ``concurrency`` threads post tickets back to back until ``duration_s``
     has passed or ``max_tickets`` were attempted. Only 201 answers count as accepted."""
-    tally = _Tally()
-    attempts = itertools.count()  # next() is atomic under the GIL
-    began = time.perf_counter()
-    deadline = began + duration_s
-
-    def client() -> float:
-        with requests.Session() as session:
-            while time.perf_counter() < deadline and (i := next(attempts)) < max_tickets:
-                sent = time.perf_counter()
-                try:
-                    response = post_ticket(session, deployment, ticket_payload(tag, i))
-                except requests.RequestException as exc:
-                    tally.error(type(exc).__name__, str(exc))
-                    continue
-                took = time.perf_counter() - sent
-                if response.status_code == 201:
-                    with tally.lock:
-                        tally.numbers.append(response.text.strip())
-                        tally.latencies.append(took)
-                else:
-                    tally.error(f"HTTP {response.status_code}", response.text)
-        return time.perf_counter()
-
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="intake") as pool:
-        ended = max(pool.map(lambda _: client(), range(concurrency)))
-    elapsed = ended - began
-    accepted = len(tally.numbers)
-    return {
-        "concurrency": concurrency,
-        "seconds": round(elapsed, 3),
-        "accepted": accepted,
-        "errors": sum(tally.errors.values()),
-        "errors_by_kind": dict(tally.errors),
-        "first_errors": tally.first_errors,
-        "tickets_per_s": round(accepted / elapsed, 1) if elapsed > 0 else 0.0,
-        "response_time": summary_ms(tally.latencies),
-        "numbers": tally.numbers,
-    }
+    numbers: list[str] = []
+    result = closed_loop(
+        json_ticket(deployment, tag, numbers=numbers),
+        concurrency=concurrency,
+        duration_s=duration_s,
+        max_requests=max_tickets,
+        unit="tickets",
+    )
+    result["accepted"] = result.pop("processed")
+    result["numbers"] = numbers
+    return result
 
 
 def open_queue_page(

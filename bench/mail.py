@@ -23,37 +23,37 @@ Prints a markdown summary table and writes bench/results/mail.json.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import itertools
-import json
 import logging
 import os
-import platform
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from bench import deploy
-from bench.__main__ import warm_up
-from bench.intake import TIMEOUT_S, post_ticket, ticket_payload
+from bench.intake import TIMEOUT_S, json_ticket
+from bench.load import ERROR, Send, Tally, closed_loop
 from bench.mailcorpus import CORPUS, fresh_corpus, load_corpus
 from bench.procstat import CpuMonitor
-from bench.report import WARNINGS, say, say_cpu, warn
-from bench.stats import fmt, fmt_dist, summary_ms
+from bench.report import (
+    clean_up,
+    conclude,
+    failed,
+    run_facts,
+    say,
+    say_cpu,
+    say_failures,
+    warn,
+)
+from bench.stats import fmt, fmt_dist
 from libs.platform.settings import Settings
 from services.intake.domain.mail.parser import parse_email
 from services.intake.email_intake import receive_email
@@ -62,7 +62,6 @@ from tests.support.platform import ROOT, Deployment, base_env
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mail.json"
 PIPE_TIMEOUT_S = 60.0
-ERROR = "error"  # an outcome that is not processed: a 5xx, a 75 from the pipe, an exception
 
 
 @dataclass(frozen=True)
@@ -98,90 +97,7 @@ QUICK = Plan(
 )
 
 
-# -- load: a closed loop of concurrent clients ----------------------------------------------
-
-
-@dataclass
-class _Tally:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    outcomes: Counter[str] = field(default_factory=Counter)
-    latencies: list[float] = field(default_factory=list)
-    first_errors: list[str] = field(default_factory=list)
-
-    def add(self, outcome: str, took: float, detail: str = "") -> None:
-        with self.lock:
-            self.outcomes[outcome] += 1
-            if outcome.startswith(ERROR):
-                if len(self.first_errors) < 3:
-                    self.first_errors.append(f"{outcome}: {detail[:300]}")
-            else:
-                self.latencies.append(took)
-
-    def result(self, seconds: float, unit: str) -> dict[str, Any]:
-        errors = {k: v for k, v in self.outcomes.items() if k.startswith(ERROR)}
-        processed = sum(self.outcomes.values()) - sum(errors.values())
-        return {
-            "seconds": round(seconds, 3),
-            "processed": processed,
-            f"{unit}_per_s": round(processed / seconds, 1) if seconds > 0 else 0.0,
-            "outcomes": {k: v for k, v in self.outcomes.items() if k not in errors},
-            "errors": sum(errors.values()),
-            "errors_by_kind": errors,
-            "first_errors": self.first_errors,
-            "response_time": summary_ms(self.latencies),
-        }
-
-
-Send = Callable[[requests.Session, int], tuple[str, str]]
-
-
-def closed_loop(
-    send: Send, *, concurrency: int, duration_s: float, max_requests: int, unit: str
-) -> dict[str, Any]:
-    """``concurrency`` threads send back to back until ``duration_s`` has passed or
-    ``max_requests`` were attempted (the loop of bench/intake.py, for any request). ``send``
-    returns (outcome, detail); outcomes starting with "error" are not processed."""
-    tally = _Tally()
-    attempts = itertools.count()  # next() is atomic under the GIL
-    began = time.perf_counter()
-    deadline = began + duration_s
-
-    def client() -> float:
-        with requests.Session() as session:
-            while time.perf_counter() < deadline and (i := next(attempts)) < max_requests:
-                sent = time.perf_counter()
-                try:
-                    outcome, detail = send(session, i)
-                except requests.RequestException as exc:
-                    outcome, detail = f"{ERROR} {type(exc).__name__}", str(exc)
-                tally.add(outcome, time.perf_counter() - sent, detail)
-        return time.perf_counter()
-
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="load") as pool:
-        ended = max(pool.map(lambda _: client(), range(concurrency)))
-    result = tally.result(ended - began, unit)
-    result["concurrency"] = concurrency
-    return result
-
-
-def json_ticket(deployment: Deployment, tag: str, attachment: bytes | None = None) -> Send:
-    """The osTicket JSON create of `python -m bench`, optionally with one attachment."""
-    data_url = (
-        "data:application/octet-stream;base64," + base64.b64encode(attachment).decode()
-        if attachment is not None
-        else None
-    )
-
-    def send(session: requests.Session, i: int) -> tuple[str, str]:
-        payload: dict[str, Any] = ticket_payload(tag, i)
-        if data_url is not None:
-            payload["attachments"] = [{f"bench-{i}.bin": data_url}]
-        response = post_ticket(session, deployment, payload)
-        if response.status_code == 201:
-            return "created", ""
-        return f"{ERROR} HTTP {response.status_code}", response.text
-
-    return send
+# -- load: the email API in a closed loop -------------------------------------------------
 
 
 # osTicket's answers for email it will not take (services/intake/entrypoints/http.py).
@@ -242,7 +158,7 @@ def sequential(
     messages: list[tuple[str, bytes]], take: Callable[[bytes], tuple[str, str]], unit: str
 ) -> dict[str, Any]:
     """Each message through `take`, one after another; the rate counts processed ones."""
-    tally = _Tally()
+    tally = Tally()
     began = time.perf_counter()
     for name, raw in messages:
         sent = time.perf_counter()
@@ -400,22 +316,10 @@ def run_mode(
 ) -> dict[str, Any]:
     say(f"== {mode} mode")
     result: dict[str, Any] = {}
-    began = time.perf_counter()
-    with deploy.running(mode, workdir / mode) as stack:
+    ready = deploy.warmed_up(mode, workdir, monitor, result, plan.settle_s, plan.warmup_tickets)
+    with ready as stack:
         deployment = stack.deployment
         embedded = stack.database is None
-        result["startup_s"] = round(time.perf_counter() - began, 1)
-        monitor.roots = {p.popen.pid: name for name, p in deployment.processes.items()}
-        if stack.database is not None:
-            monitor.databases.add(stack.database.name)
-        if stack.broker is not None:
-            monitor.broker_ports.add(stack.broker.port)
-        time.sleep(plan.settle_s)
-        warm = warm_up(deployment, plan.warmup_tickets, f"{mode}-warmup")
-        say(
-            f"  started in {result['startup_s']} s ({', '.join(deployment.processes)}); "
-            f"warm-up: {warm['tickets']} tickets due after {warm['drain_s']} s"
-        )
         quiet: dict[str, Any] = {}
         result["quiet_waits"] = quiet
 
@@ -631,21 +535,7 @@ def summary(results: dict[str, Any]) -> None:
             f"- start-up `{figure['command']}`: {figure['median_s'] * 1000:.0f} ms median "
             f"(min {figure['min_s'] * 1000:.0f}, {figure['runs']} runs, exit {figure['exit_codes']})"
         )
-    for mode, data in results["modes"].items():
-        if "error" in data:
-            say(f"- {mode}: FAILED, no figures: {data['error']}")
-    if WARNINGS:
-        say(f"- {len(WARNINGS)} warning(s) above; see 'warnings' in the JSON")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+    say_failures({m: d["error"] for m, d in results["modes"].items() if "error" in d}, "- ")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -671,14 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     monitor = CpuMonitor()
     corpus = load_corpus()
     results: dict[str, Any] = {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
-        "quick": args.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
+        **run_facts(args.quick),
         "plan": asdict(plan),
         "corpus": {"path": str(CORPUS), "emails": len(corpus)},
         "modes": {},
@@ -703,21 +586,11 @@ def main(argv: list[str] | None = None) -> int:
                 data["ratios"] = ratios(data)
                 results["modes"][mode] = data
             except Exception as exc:  # the other mode's figures are still worth having
-                traceback.print_exc()
-                results["modes"][mode] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-                say(f"  {mode} mode FAILED: {exc}")
-        results["elapsed_s"] = round(time.perf_counter() - began, 1)
-        results["warnings"] = WARNINGS
-        summary(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        say(f"\n  results written to {RESULTS} (run took {results['elapsed_s']} s)")
+                results["modes"][mode] = {"error": failed(f"{mode} mode", exc)}
+        conclude(results, began, summary, RESULTS)
         ok = not any("error" in data for data in results["modes"].values())
     finally:
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            say(f"  server logs kept in {workdir}")
+        clean_up(workdir, ok=ok, keep=args.keep)
     return 0 if ok else 1
 
 

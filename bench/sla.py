@@ -23,16 +23,13 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import random
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -47,7 +44,16 @@ from sqlalchemy import Engine, select
 
 from bench.filters import filter_rate
 from bench.procstat import CpuMonitor
-from bench.report import WARNINGS, say, say_cpu, warn
+from bench.report import (
+    clean_up,
+    conclude,
+    failed,
+    run_facts,
+    say,
+    say_cpu,
+    say_failures,
+    warn,
+)
 from bench.stats import fmt, fmt_dist, summary_ms
 from libs.events.catalog import all_topics
 from libs.events.clock import SystemClock
@@ -861,20 +867,7 @@ def summary(results: dict[str, Any]) -> None:
     say("  " + "-+-".join("-" * w for w in widths))
     for row in rows:
         say("  " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    for part, error in results.get("errors", {}).items():
-        say(f"  {part}: FAILED, no figures: {error}")
-    if WARNINGS:
-        say(f"  {len(WARNINGS)} warning(s) above; see 'warnings' in the JSON")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+    say_failures(results.get("errors", {}))
 
 
 @contextlib.contextmanager
@@ -883,9 +876,7 @@ def recorded(results: dict[str, Any], part: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        traceback.print_exc()
-        results.setdefault("errors", {})[part] = f"{type(exc).__name__}: {exc}"[:3000]
-        say(f"  {part} FAILED: {exc}")
+        results.setdefault("errors", {})[part] = failed(part, exc, limit=3000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -902,17 +893,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TEST_LOG_LEVEL"] = args.log_level  # read by tests.support.platform.base_env
     plan = QUICK if args.quick else Plan()
     workdir = Path(tempfile.mkdtemp(prefix="deskstream-bench-sla-"))
-    results: dict[str, Any] = {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
-        "quick": args.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-        },
-        "plan": asdict(plan),
-    }
+    results: dict[str, Any] = {**run_facts(args.quick), "plan": asdict(plan)}
     began = time.perf_counter()
     say(f"Deskstream SLA + routing bench ({'quick' if args.quick else 'full'}); logs in {workdir}")
     monitor = CpuMonitor()
@@ -922,18 +903,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_filters:
             with recorded(results, "filters"):
                 run_filters(plan, results)
-        results["elapsed_s"] = round(time.perf_counter() - began, 1)
-        results["warnings"] = WARNINGS
-        summary(results)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        say(f"\n  results written to {RESULTS} (run took {results['elapsed_s']} s)")
+        conclude(results, began, summary, RESULTS)
     finally:
         ok = "errors" not in results
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            say(f"  server logs kept in {workdir}")
+        clean_up(workdir, ok=ok, keep=args.keep)
     return 0 if ok else 1
 
 

@@ -7,14 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from libs.events.catalog import all_topics
 from libs.events.clock import SystemClock
 from libs.events.store import EventStore
 from libs.events.types import CATALOG
+from libs.platform.access import create_api_key
 from libs.platform.database import make_engine
 from services import migrations
+from services.embedded import embedded_app
+from services.platform import Platform
+from tests.support.desk import desk_settings, open_platform
 from tests.support.servers import Dovecot, MotoS3, PostgresDatabase, SmtpSink, TansuBroker
 
 
@@ -47,6 +52,26 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def store(engine: Engine) -> EventStore:
     return EventStore(engine, CATALOG, SystemClock())
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    """The embedded desk (SQLite in tmp_path), migrated and seeded. A module that runs on both
+    dialects overrides it with `open_platform(desk_settings(tmp_path, database_url))`."""
+    with open_platform(desk_settings(tmp_path)) as platform:
+        yield platform
+
+
+@pytest.fixture
+def client(platform: Platform) -> FlaskClient:
+    """The HTTP API of `platform` (the module's own where it overrides that fixture)."""
+    return embedded_app(platform).test_client()
+
+
+@pytest.fixture
+def api_key(platform: Platform) -> str:
+    """An API key for requests from 127.0.0.1, the test client's address."""
+    return create_api_key(platform.store, ["127.0.0.1"])[1]
 
 
 @pytest.fixture

@@ -233,10 +233,33 @@ class KafkaDeadLetters:
         )
         future.get(timeout=30)
 
+    def publish_record(
+        self, tp: TopicPartition, record: Any, subscription: str, error: str
+    ) -> None:
+        """A consumed record that cannot be processed: to the DLQ as it came, with where it came
+        from, and counted as dead-lettered."""
+        headers = list(record.headers or [])
+        origin = record_origin(tp, record)
+        self.publish(tp.topic, record.key, record.value, headers, subscription, origin, error)
+        metrics.EVENTS_DEAD_LETTERED.labels(subscription).inc()
+
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=5)
             self._producer = None
+
+
+def record_origin(tp: TopicPartition, record: Any) -> str:
+    """Where a consumed record came from: topic/partition/offset."""
+    return f"{tp.topic}/{tp.partition}/{record.offset}"
+
+
+def report_lag(name: str, consumer: KafkaConsumer, tp: TopicPartition, last_offset: int) -> None:
+    """The consumer-lag gauge once the records up to `last_offset` are processed (unchanged
+    while the consumer does not know the partition's end yet)."""
+    highwater = consumer.highwater(tp)
+    if highwater is not None:
+        metrics.CONSUMER_LAG.labels(name).set(max(0, highwater - last_offset - 1))
 
 
 def consumer_options(
@@ -318,19 +341,13 @@ class KafkaSubscriber:
             self.clock.sleep(1.0)
             return 0
         consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            metrics.CONSUMER_LAG.labels(self.name).set(max(0, highwater - records[-1].offset - 1))
+        report_lag(self.name, consumer, tp, records[-1].offset)
         return len(records)
 
     def _dead_letter_raw(self, tp: TopicPartition, record: Any, error: str) -> None:
         """An undecodable record: straight to the DLQ as it came, with where it came from."""
-        origin = f"{tp.topic}/{tp.partition}/{record.offset}"
-        log.error("%s: undecodable record at %s: %s", self.name, origin, error)
-        self.dead_letters.publish(
-            tp.topic, record.key, record.value, list(record.headers or []), self.name, origin, error
-        )
-        metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+        log.error("%s: undecodable record at %s: %s", self.name, record_origin(tp, record), error)
+        self.dead_letters.publish_record(tp, record, self.name, error)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -3,7 +3,6 @@ sla and query consuming over either backend, and a clock the test moves."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -29,15 +28,12 @@ from libs.events.runner import Runner
 from libs.events.tables import events, subscription_streams
 from libs.platform.access import create_agent, create_api_key
 from libs.platform.database import reading
-from libs.platform.settings import Settings
-from services import migrations
 from services.embedded import embedded_app
-from services.intake.config import seed_defaults
-from services.platform import Platform
 from services.query import handlers as query_handlers
 from services.routing import handlers as routing_handlers
 from services.sla import handlers as sla_handlers
 from services.sla.timer import OverdueTimer
+from tests.support.desk import build_platform, desk_settings
 from tests.support.servers import TansuBroker
 
 # Monday 5 January 2026, 09:00 UTC (10:00 in Berlin).
@@ -55,12 +51,7 @@ class Desk:
         self.backend = backend
         self.broker = broker
         self.clock = FakeClock(START)
-        settings = dataclasses.replace(
-            Settings().with_data_dir(tmp_path), database_url=database_url
-        )
-        self.platform = Platform.build(settings, self.clock)
-        migrations.upgrade(self.platform.engine)
-        seed_defaults(self.platform.store)
+        self.platform = build_platform(desk_settings(tmp_path, database_url), self.clock)
         self.client: FlaskClient = embedded_app(self.platform).test_client()
         _, self.token = create_agent(
             self.platform.store, email="root@example.com", name="Root", password=None, admin=True

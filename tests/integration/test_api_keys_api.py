@@ -3,8 +3,6 @@ what a PUT changes (active, ip_allow, can_create_tickets) is what `/api/tickets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,27 +10,12 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from libs.platform.access import create_agent, create_api_key
-from libs.platform.settings import Settings
-from services import migrations
-from services.embedded import embedded_app
-from services.intake.config import seed_defaults
 from services.platform import Platform
 
 TICKET = {"name": "Ada", "email": "ada@example.com", "subject": "Broken", "message": "It broke"}
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    platform = Platform.build(Settings().with_data_dir(tmp_path))
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> FlaskClient:
-    return embedded_app(platform).test_client()
+# `platform` and `client`: the embedded desk of tests/conftest.py.
 
 
 @pytest.fixture

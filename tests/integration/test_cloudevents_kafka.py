@@ -16,13 +16,11 @@ from kafka import KafkaConsumer, TopicPartition
 from libs.events.catalog import DLQ_SUFFIX, INBOUND_TOPIC
 from libs.events.kafka import consumer_options, make_producer
 from libs.events.runner import Runner
-from libs.platform.settings import Settings
-from services import migrations
-from services.intake.config import seed_defaults
 from services.intake.config_resources import create_thing
 from services.intake.entrypoints.inbound_worker import GROUP, InboundConsumer
 from services.platform import Platform
 from services.workers import workers_for
+from tests.support.desk import desk_settings, open_platform
 from tests.support.servers import TansuBroker
 
 DLQ = INBOUND_TOPIC + DLQ_SUFFIX
@@ -32,18 +30,11 @@ SOURCE = "//monitoring/prod"
 @pytest.fixture
 def platform(postgres_url: str, broker: TansuBroker, tmp_path: Path) -> Iterator[Platform]:
     broker.create_topics([DLQ])  # the fixture provisions the backbone's topics only
-    settings = Settings(
-        database_url=postgres_url,
-        kafka_bootstrap=(broker.bootstrap,),
-        kafka_fetch_max_wait_ms=50,
-    ).with_data_dir(tmp_path)
-    platform = Platform.build(settings)
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    try:
+    settings = desk_settings(
+        tmp_path, postgres_url, kafka_bootstrap=(broker.bootstrap,), kafka_fetch_max_wait_ms=50
+    )
+    with open_platform(settings) as platform:
         yield platform
-    finally:
-        platform.close()
 
 
 def record(event_id: str, alert_id: str, kind: str = "fired") -> tuple[bytes, bytes, list[Any]]:

@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from libs.platform.access import create_api_key
 from libs.platform.configuration import define
-from libs.platform.settings import Settings
-from services import migrations
-from services.embedded import embedded_app
-from services.intake.config import seed_defaults
 from services.platform import Platform
+from tests.support.desk import desk_settings, open_platform
 from tests.support.mail import compose
 from tests.support.platform import ROOT, base_env, deskstream
 from tests.support.servers import free_port
@@ -77,17 +73,9 @@ def test_pipe_exits_75_when_the_database_is_down_so_the_mta_retries(tmp_path: Pa
 
 @pytest.fixture
 def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path)
-    platform = Platform.build(settings)
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> FlaskClient:
-    return embedded_app(platform).test_client()
+    """On both dialects (`client` and `api_key` of tests/conftest.py use this one)."""
+    with open_platform(desk_settings(tmp_path, database_url)) as platform:
+        yield platform
 
 
 def remote_pipe(client: FlaskClient, key: str | None, raw: bytes):  # type: ignore[no-untyped-def]
@@ -97,26 +85,27 @@ def remote_pipe(client: FlaskClient, key: str | None, raw: bytes):  # type: igno
     )
 
 
-def test_remote_piping_answers_like_osticket(platform: Platform, client: FlaskClient) -> None:
-    key = create_api_key(platform.store, ["127.0.0.1"])[1]
+def test_remote_piping_answers_like_osticket(
+    platform: Platform, client: FlaskClient, api_key: str
+) -> None:
     raw = compose(message_id="<remote@mail.example.com>")
-    created = remote_pipe(client, key, raw)
+    created = remote_pipe(client, api_key, raw)
     assert created.status_code == 201
     number = created.get_data(as_text=True)
     assert number.isdigit()
-    assert remote_pipe(client, key, raw).get_data(as_text=True) == number
+    assert remote_pipe(client, api_key, raw).get_data(as_text=True) == number
 
     assert remote_pipe(client, None, raw).status_code == 401
     assert remote_pipe(client, "dsk_wrong_key", raw).status_code == 401
-    assert remote_pipe(client, key, b"   ").status_code == 400
-    unparseable = remote_pipe(client, key, b"no headers, no sender, nothing")
+    assert remote_pipe(client, api_key, b"   ").status_code == 400
+    unparseable = remote_pipe(client, api_key, b"no headers, no sender, nothing")
     assert unparseable.status_code == 400
     assert "Unable to create new ticket" in unparseable.get_data(as_text=True)
 
     with platform.store.transaction() as conn:
         banned = {"id": 1, "email": "spam@example.org", "active": True}
         define(platform.store, "banned-email", banned, conn=conn, expected_version=0)
-    denied = remote_pipe(client, key, compose(sender="spam@example.org"))
+    denied = remote_pipe(client, api_key, compose(sender="spam@example.org"))
     assert denied.status_code == 403
     tickets = [e for e in platform.store.read_all(0, 1000) if e.type == "TicketCreated"]
     assert [e.data["number"] for e in tickets] == [number]

@@ -24,12 +24,11 @@ from imapclient import IMAPClient
 from libs.events.clock import FakeClock
 from libs.events.runner import Runner, Worker
 from libs.platform.settings import Settings
-from services import migrations
 from services.intake.adapters.imap import MAILBOX_ERRORS, MailPoller, poll_account
-from services.intake.config import seed_defaults
 from services.intake.email_intake import receive_email
 from services.intake.mail_accounts import ImapAccount
 from services.platform import Platform
+from tests.support.desk import build_platform, desk_settings, open_platform
 from tests.support.mail import compose
 from tests.support.platform import ROOT, Deployment, base_env
 from tests.support.servers import LOOPBACK, Dovecot, free_port, log_tail
@@ -395,11 +394,8 @@ def test_server_down_backs_off_and_recovers_when_it_is_back(
 
 @pytest.fixture
 def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
-    platform = Platform.build(Settings(database_url=database_url, data_dir=tmp_path))
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
+    with open_platform(desk_settings(tmp_path, database_url)) as platform:
+        yield platform
 
 
 def ticket_events(platform: Platform) -> list[tuple[str, str]]:
@@ -445,9 +441,7 @@ def test_mail_waits_in_the_mailbox_while_the_database_is_down(
         imap.append("INBOX", compose(message_id="<while-down@mail.example.com>"))
     gone = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone"
     down = Platform.build(Settings(database_url=gone, data_dir=tmp_path))
-    up = Platform.build(Settings(database_url=sqlite_url, data_dir=tmp_path))
-    migrations.upgrade(up.engine)
-    seed_defaults(up.store)
+    up = build_platform(desk_settings(tmp_path, sqlite_url))
     try:
         failed = poll_account(account, functools.partial(receive_email, down, channel="email"))
         assert (failed.received, failed.waiting) == (0, 1)
@@ -477,11 +471,8 @@ def write_mail_config(path: Path, *accounts: tuple[str, int, str]) -> None:
 @pytest.fixture
 def embedded_desk(tmp_path: Path) -> Iterator[Platform]:
     """An embedded platform in tmp_path/var, migrated and seeded as `deskstream migrate` does."""
-    platform = Platform.build(Settings().with_data_dir(tmp_path / "var"))
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
+    with open_platform(desk_settings(tmp_path / "var")) as platform:
+        yield platform
 
 
 def test_fetch_mail_polls_every_account_once_and_exits_75_when_one_could_not_be(

@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from flask.testing import FlaskClient
 
 from libs.platform.access import create_api_key
-from libs.platform.settings import Settings
-from services import migrations
-from services.embedded import embedded_app
-from services.intake.config import seed_defaults
 from services.platform import Platform
 
 GOOD = {"name": "Ada", "email": "ada@example.com", "subject": "Broken", "message": "It broke"}
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings().with_data_dir(tmp_path)
-    platform = Platform.build(settings)
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> FlaskClient:
-    return embedded_app(platform).test_client()
+# `platform` and `client`: the embedded desk of tests/conftest.py.
 
 
 @pytest.fixture
 def api_key(platform: Platform) -> str:
+    """Also for an allowed network beside the test client's address."""
     return create_api_key(platform.store, ["127.0.0.1", "10.1.0.0/16"])[1]
 
 

@@ -4,19 +4,12 @@ bad XML is a plain-text 400 (osTicket answers 200) and appends nothing."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from libs.platform.access import create_api_key
-from libs.platform.settings import Settings
-from services import migrations
-from services.embedded import embedded_app
-from services.intake.config import seed_defaults
 from services.platform import Platform
 
 GOOD = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -33,23 +26,7 @@ GOOD = f"""<?xml version="1.0" encoding="UTF-8"?>
 </ticket>"""
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    platform = Platform.build(Settings().with_data_dir(tmp_path))
-    migrations.upgrade(platform.engine)
-    seed_defaults(platform.store)
-    yield platform
-    platform.close()
-
-
-@pytest.fixture
-def client(platform: Platform) -> FlaskClient:
-    return embedded_app(platform).test_client()
-
-
-@pytest.fixture
-def api_key(platform: Platform) -> str:
-    return create_api_key(platform.store, ["127.0.0.1"])[1]
+# `platform`, `client` and `api_key`: the embedded desk of tests/conftest.py.
 
 
 def post(

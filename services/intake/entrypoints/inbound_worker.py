@@ -22,7 +22,7 @@ from kafka.structs import OffsetAndMetadata
 from libs.events import metrics
 from libs.events.catalog import INBOUND_TOPIC
 from libs.events.clock import Clock
-from libs.events.kafka import KafkaDeadLetters
+from libs.events.kafka import KafkaDeadLetters, record_origin, report_lag
 from libs.events.store import EventStore
 from libs.events.subscription import SubscriptionStopped, is_transient
 from libs.platform.errors import DeskstreamError
@@ -87,18 +87,15 @@ class InboundConsumer:
             raise SubscriptionStopped(
                 f"{self.consecutive_failures} records in a row failed (see the log and the DLQ)"
             )
-        highwater = consumer.highwater(tp)
-        if highwater is not None:
-            metrics.CONSUMER_LAG.labels(self.name).set(max(0, highwater - records[-1].offset - 1))
+        report_lag(self.name, consumer, tp, records[-1].offset)
         return done
 
     def _record(self, tp: TopicPartition, record: Any) -> None:
-        origin = f"{tp.topic}/{tp.partition}/{record.offset}"
         headers = list(record.headers or [])
         try:
             event = cloudevents.from_kafka(headers, record.value)
         except DeskstreamError as exc:
-            self._dead_letter(record, origin, f"not a valid CloudEvent: {exc.message}")
+            self._dead_letter(tp, record, f"not a valid CloudEvent: {exc.message}")
             return
         traceparent = next(
             (v.decode(errors="replace") for k, v in headers if k == "traceparent" and v), None
@@ -109,13 +106,15 @@ class InboundConsumer:
         try:
             received = receive_cloudevent(self.store, event, metadata=metadata)
         except DeskstreamError as exc:  # refused: no mapping, or it renders nothing usable
-            self._dead_letter(record, origin, f"{exc.code}: {exc.message}")
+            self._dead_letter(tp, record, f"{exc.code}: {exc.message}")
             return
         except Exception as exc:
             if is_transient(exc):
                 raise
-            log.exception("%s: cannot process the record at %s", self.name, origin)
-            self._dead_letter(record, origin, f"{type(exc).__name__}: {exc}")
+            log.exception(
+                "%s: cannot process the record at %s", self.name, record_origin(tp, record)
+            )
+            self._dead_letter(tp, record, f"{type(exc).__name__}: {exc}")
             self.consecutive_failures += 1
             return
         self.consecutive_failures = 0
@@ -123,18 +122,10 @@ class InboundConsumer:
         if received.duplicate:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
 
-    def _dead_letter(self, record: Any, origin: str, error: str) -> None:
+    def _dead_letter(self, tp: TopicPartition, record: Any, error: str) -> None:
+        origin = record_origin(tp, record)
         log.warning("%s: dead-lettering the record at %s: %s", self.name, origin, error)
-        self.dead_letters.publish(
-            INBOUND_TOPIC,
-            record.key,
-            record.value,
-            list(record.headers or []),
-            self.name,
-            origin,
-            error,
-        )
-        metrics.EVENTS_DEAD_LETTERED.labels(self.name).inc()
+        self.dead_letters.publish_record(tp, record, self.name, error)
 
     def close(self) -> None:
         if self._consumer is not None:
