@@ -177,7 +177,8 @@ def _decide(
                 )
             return tickets.transfer(state, command, by=by)
         case tickets.ChangeStatus():
-            return tickets.change_status(state, command, by=by)
+            custom = {} if command.status in tickets.BUILT_IN_STATUSES else _statuses(conn, store)
+            return tickets.change_status(state, command, by=by, custom=custom)
         case tickets.ChangePriority():
             return tickets.change_priority(state, command, by=by)
         case tickets.UpdateField():
@@ -202,6 +203,14 @@ def _require(conn: Connection, store: EventStore, thing: str, thing_id: int, fie
     _, data = found[0]
     if data.get("status", "active") != "active" or not data.get("active", True):
         raise ValidationFailed(f"{label} {thing_id} is not active", field=field)
+
+
+def _statuses(conn: Connection, store: EventStore) -> dict[str, tickets.TicketStatus]:
+    """The admins' ticket statuses by name, inactive ones too (the decision says which)."""
+    return {
+        data["name"]: tickets.TicketStatus.from_definition(data)
+        for _, data in definitions(conn, store, "ticket-status")
+    }
 
 
 def _is_id(value: object) -> bool:

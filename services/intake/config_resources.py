@@ -141,7 +141,10 @@ def _existing(conn: Connection, store: EventStore, thing: str) -> Existing:
     parents: dict[int, int | None] = {}
     if thing == "department":
         parents = {data["id"]: data.get("parent_id") for _, data in definitions(conn, store, thing)}
-    return Existing(ids=ids, department_parents=parents)
+    names: dict[str, int] = {}
+    if thing == "ticket-status":
+        names = {data["name"]: data["id"] for _, data in definitions(conn, store, thing)}
+    return Existing(ids=ids, department_parents=parents, status_names=names)
 
 
 def _public(data: dict[str, Any], version: int) -> dict[str, Any]:

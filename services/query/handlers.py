@@ -10,6 +10,7 @@ from sqlalchemy import insert, select, update
 
 from libs.events.envelope import RecordedEvent
 from libs.events.subscription import Subscription, UnitOfWork
+from libs.events.types.fields import state_of
 from libs.platform.database import upsert
 from services.query.adapters.tables import query_names, thread_entries, tickets
 
@@ -24,6 +25,7 @@ def on_created(event: RecordedEvent, uow: UnitOfWork) -> None:
             version=event.version,
             subject=d["subject"],
             status="open",
+            state="open",
             priority=d.get("priority"),
             channel=d["channel"],
             requester_email=d["requester"]["email"],
@@ -183,11 +185,16 @@ def subscription() -> Subscription:
                 }
             ),
             "TicketTransferred": _setter(lambda d: {"department_id": d["department_id"]}),
-            "TicketStatusChanged": _setter(lambda d: {"status": d["status"]}),
+            "TicketStatusChanged": _setter(
+                lambda d: {"status": d["status"], "state": state_of(d["status"], d.get("state"))}
+            ),
             "TicketPriorityChanged": _setter(lambda d: {"priority": d["priority"]}),
             "SlaApplied": _setter(_due),
             "TicketOverdue": _setter(lambda d: {"overdue": True}),
-            "TicketRejected": _setter(lambda d: {"rejected": True, "status": "rejected"}),
+            # Out of every queue: its state is closed, as the analysts' counts expect.
+            "TicketRejected": _setter(
+                lambda d: {"rejected": True, "status": "rejected", "state": "closed"}
+            ),
             "TicketFieldUpdated": _setter(lambda d: {}),
             "CollaboratorAdded": _listed("collaborators", _collaborator),
             "CollaboratorRemoved": _listed("collaborators", _without_collaborator),

@@ -45,6 +45,7 @@ def ticket_summary(row: Any, names: dict[tuple[str, int], str]) -> dict[str, Any
         "version": row.version,
         "subject": row.subject,
         "status": row.status,
+        "state": row.state,
         "priority": row.priority,
         "channel": row.channel,
         "requester": {"email": row.requester_email, "name": row.requester_name},
@@ -150,7 +151,7 @@ def queue(
     if not (1 <= per_page <= 200 and page >= 1):
         raise ValidationFailed("page >= 1 and 1 <= per_page <= 200", field="per_page")
     where = [
-        tickets.c.status == "open",
+        tickets.c.state == "open",  # custom open-state statuses too
         tickets.c.rejected.is_(False),
         tickets.c.merged_into.is_(None),  # a merged child's thread lives in its parent
     ]

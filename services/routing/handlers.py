@@ -9,6 +9,7 @@ from typing import Any
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.store import ANY_VERSION
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
+from libs.events.types.fields import state_of
 from libs.platform.database import upsert
 from services.routing.adapters import state
 from services.routing.adapters.tables import (
@@ -116,7 +117,7 @@ def on_ticket_created(event: RecordedEvent, uow: UnitOfWork) -> None:
         help_topic_id=route.help_topic_id,
         priority=route.priority,
         sla_plan_id=route.sla_plan_id,
-        status=route.status,
+        status=state_of(route.status),
     )
     new_events = [
         NewEvent(
@@ -133,7 +134,13 @@ def on_ticket_created(event: RecordedEvent, uow: UnitOfWork) -> None:
         )
     ]
     if route.status != OPEN:
-        status = {"status": route.status, "previous": OPEN, "reason": "ticket filter", "by": FILTER}
+        status = {
+            "status": route.status,
+            "state": state_of(route.status),
+            "previous": OPEN,
+            "reason": "ticket filter",
+            "by": FILTER,
+        }
         new_events.append(NewEvent("TicketStatusChanged", status))
     for email in route.collaborators:
         collaborator = {"email": email, "name": None, "by": FILTER}
@@ -269,10 +276,11 @@ def on_released(event: RecordedEvent, uow: UnitOfWork) -> None:
 
 
 def on_status(event: RecordedEvent, uow: UnitOfWork) -> None:
+    """Routing keeps the state: a custom open-state status is open work, closed-state is not."""
     row = state.ticket(uow.conn, event.stream_id)
-    status = event.data["status"]
-    state.save_ticket(uow.conn, event.stream_id, status=status)
-    reopened = row is not None and row.status != OPEN and status == OPEN
+    now = state_of(event.data["status"], event.data.get("state"))
+    state.save_ticket(uow.conn, event.stream_id, status=now)
+    reopened = row is not None and row.status != OPEN and now == OPEN
     if reopened and row.department_id is not None:
         _reassign(event, uow, row.department_id, row.help_topic_id)
 

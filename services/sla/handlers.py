@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.store import ANY_VERSION
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
+from libs.events.types.fields import state_of
 from libs.platform.database import as_utc, insert_if_absent, upsert
 from services.sla.adapters.tables import sla_departments, sla_plans, sla_schedules, sla_tickets
 from services.sla.domain.calendar import Schedule
@@ -85,8 +86,10 @@ def on_routed(event: RecordedEvent, uow: UnitOfWork) -> None:
 
 
 def on_status(event: RecordedEvent, uow: UnitOfWork) -> None:
+    """Only an open-state ticket is due: a custom open status ("awaiting customer") keeps the
+    clock running (osTicket has no SLA pause); a closed or archived one stops it."""
     ticket = _ticket(uow, event)
-    is_open = event.data["status"] == OPEN
+    is_open = state_of(event.data["status"], event.data.get("state")) == OPEN
     if is_open and not ticket["is_open"]:
         # osTicket: a reopened ticket's clock restarts at the reopen, and overdue clears.
         ticket.update(is_open=True, clock_start=event.time, overdue=False)

@@ -124,6 +124,7 @@ def test_assigning_a_closed_ticket_reopens_it(closed: str) -> None:
             "TicketStatusChanged",
             {
                 "status": "open",
+                "state": "open",
                 "previous": closed,
                 "reason": "reopened on assignment",
                 "by": AUTHOR,
@@ -220,7 +221,14 @@ def test_close_then_reopen() -> None:
     assert then(closed) == [
         (
             "TicketStatusChanged",
-            {"status": "closed", "previous": "open", "reason": "fixed", "by": AUTHOR},
+            {
+                "status": "closed",
+                "state": "closed",
+                "reopenable": True,
+                "previous": "open",
+                "reason": "fixed",
+                "by": AUTHOR,
+            },
         )
     ]
     reopened = tickets.change_status(given(status("closed", "open")), ChangeStatus("open"), by=BY)
@@ -454,6 +462,8 @@ def test_merge_two_tickets_combined() -> None:
             "TicketStatusChanged",
             {
                 "status": "closed",
+                "state": "closed",
+                "reopenable": True,
                 "previous": "open",
                 "reason": "merged into ticket 123456",
                 "by": AUTHOR,

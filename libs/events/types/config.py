@@ -228,6 +228,26 @@ class BannedEmailDefined(Schema):
     active = fields.Boolean(load_default=True)
 
 
+class TicketStatusDefined(Schema):
+    """A custom ticket status (osTicket's ticket statuses): agents set it by `name`, and it puts
+    the ticket in a `state`; a closed-state status lets the ticket reopen only if `reopenable`."""
+
+    id = ConfigId(required=True)
+    # Tickets record it by name: a lower-case slug, unique, never a built-in status's.
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=40),
+            validate.Regexp(
+                r"^[a-z0-9]+(?:-[a-z0-9]+)*$", error="a lower-case slug like awaiting-customer"
+            ),
+        ],
+    )
+    state = fields.String(required=True, validate=validate.OneOf(("open", "closed", "archived")))
+    reopenable = fields.Boolean(load_default=True)  # read for closed-state statuses only
+    active = fields.Boolean(load_default=True)
+
+
 CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
     # thing -> (event name, schema, description)
     "department": ("DepartmentDefined", DepartmentDefined, "A department's full definition."),
@@ -256,6 +276,11 @@ CONFIG_TYPES: dict[str, tuple[str, type[Schema], str]] = {
         "EventMappingDefined",
         EventMappingDefined,
         "How CloudEvents of one type from external systems open tickets or append messages.",
+    ),
+    "ticket-status": (
+        "TicketStatusDefined",
+        TicketStatusDefined,
+        "A custom ticket status: its name, the state it puts tickets in, whether it reopens.",
     ),
 }
 

@@ -27,7 +27,7 @@ from libs.events.envelope import NewEvent
 from libs.events.types.fields import PRIORITIES
 from libs.platform.errors import DeskstreamError, UnsupportedMediaType, ValidationFailed
 from services.intake.domain.mail.rules import Placement, place_reply
-from services.intake.domain.tickets import OpenTicket, Requester, TicketState
+from services.intake.domain.tickets import OpenTicket, Requester, TicketState, reopened
 
 SPEC_VERSION = "1.0"
 STRUCTURED = "application/cloudevents+json"
@@ -509,7 +509,7 @@ def placement(
     """Where a correlated event's message goes: as a requester's emailed reply does (a closed
     ticket reopens; one in an archived department or help topic stays closed and a new ticket
     opens instead); a rejected or deleted ticket takes no more messages either."""
-    if not state.exists or state.rejected or state.status == "deleted":
+    if not state.exists or state.rejected or state.state == "deleted":
         return Placement.NEW_TICKET
     return place_reply(
         state,
@@ -538,13 +538,4 @@ def append_message(
     )
     if not reopen:
         return [appended]
-    reopened = NewEvent(
-        "TicketStatusChanged",
-        {
-            "status": "open",
-            "previous": state.status,
-            "reason": "reopened by an event",
-            "by": rendered.author,
-        },
-    )
-    return [appended, reopened]
+    return [appended, reopened(state, "reopened by an event", rendered.author)]

@@ -17,6 +17,7 @@ from typing import Any
 from marshmallow import Schema
 
 from libs.events.types.config import CONFIG_TYPES, PERMISSIONS
+from libs.events.types.fields import STATUSES
 from libs.platform.errors import ValidationFailed
 from libs.platform.validation import load
 from services.intake.domain.cloudevents import EventMapping, InvalidMapping
@@ -35,6 +36,7 @@ THINGS = (
     "api-key",
     "event-mapping",
     "banned-email",
+    "ticket-status",
 )
 # never taken from clients (the hashes are never shown either; an API key's prefix is)
 SERVER_FIELDS = {"agent": ("password_hash", "token_hash"), "api-key": ("prefix", "key_hash")}
@@ -86,10 +88,12 @@ class Definition:
 
 @dataclass(frozen=True)
 class Existing:
-    """What a definition may refer to: the defined ids of each thing, and the department tree."""
+    """What a definition may refer to: the defined ids of each thing, the department tree, and
+    the ticket statuses' names (name -> id)."""
 
     ids: Mapping[str, Collection[int]] = field(default_factory=dict)
     department_parents: Mapping[int, int | None] = field(default_factory=dict)
+    status_names: Mapping[str, int] = field(default_factory=dict)
 
     def has(self, thing: str, thing_id: int) -> bool:
         return thing_id in self.ids.get(thing, ())
@@ -131,6 +135,8 @@ def check(thing: str, data: Mapping[str, Any], existing: Existing) -> None:
         _check_event_mapping(data)
     elif thing == "agent":
         _check_permissions(data)
+    elif thing == "ticket-status":
+        _check_ticket_status(data, existing)
     if data.get("auto_assign") is not None:
         _check_auto_assign(data["auto_assign"])
     for path, target in REFERENCES.get(thing, ()):
@@ -194,6 +200,18 @@ def _check_permissions(data: Mapping[str, Any]) -> None:
     for index, permission in enumerate(data.get("permissions", [])):
         if permission not in PERMISSIONS:
             raise invalid(f"permissions[{index}]", f"must be one of {', '.join(PERMISSIONS)}")
+
+
+def _check_ticket_status(data: Mapping[str, Any], existing: Existing) -> None:
+    """Tickets record their status by name: a name is one status's, for good."""
+    name = data["name"]
+    if name in STATUSES:
+        raise invalid("name", f"{name} is a built-in status")
+    named = existing.status_names.get(name)
+    if named is not None and named != data["id"]:
+        raise invalid("name", f"ticket status {named} is already called {name}")
+    if named is None and data["id"] in existing.status_names.values():
+        raise invalid("name", "tickets record it by name: keep it, or define a new status")
 
 
 def _check_schedule(data: Mapping[str, Any]) -> None:

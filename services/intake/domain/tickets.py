@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from libs.events.envelope import NewEvent
-from libs.events.types.fields import PRIORITIES
+from libs.events.types.fields import PRIORITIES, state_of
 from libs.events.types.tickets import MERGE_MODES
 from libs.platform.errors import Conflict, NotFound, ValidationFailed
 
@@ -27,6 +27,10 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+    # An email's inline image keeps its Content-ID (no angle brackets), so the body's
+    # `<img src="cid:...">` can be matched to it when the thread is shown.
+    content_id: str | None = None
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ class TicketState:
     ticket_id: uuid.UUID | None = None
     number: str | None = None
     status: str = "open"
+    # The status's state (open, closed, archived, deleted), and whether the ticket can reopen
+    # (a closed state whose status allows it): what the reopen rules read, never the name.
+    # Left out, both are the built-in status's (see __post_init__).
+    state: str | None = None
+    reopenable: bool | None = None
     # Routing's choices (TicketRouted), then the agents' changes.
     department_id: int | None = None
     help_topic_id: int | None = None
@@ -92,6 +101,11 @@ class TicketState:
     all_collaborators: tuple[Collaborator, ...] = ()
     links: frozenset[str] = frozenset()  # the linked tickets' numbers
     children: frozenset[str] = frozenset()  # the numbers of the tickets merged into this one
+
+    def __post_init__(self) -> None:
+        state = state_of(self.status, self.state)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "reopenable", can_reopen(state, self.reopenable))
 
     @property
     def exists(self) -> bool:
@@ -155,10 +169,37 @@ def open_ticket(
 
 # -- agent commands ----------------------------------------------------------------------------
 
-AGENT_STATUSES = ("open", "resolved", "closed", "archived")
-CLOSED_STATUSES = ("resolved", "closed")  # osTicket's closed state: reopenable
+OPEN, CLOSED = "open", "closed"
+AGENT_STATUSES = ("open", "resolved", "closed", "archived")  # built in; admins define more
+CLOSED_STATUSES = ("resolved", "closed")  # the built-in closed ones a merge closes children with
 EDITABLE_FIELDS = ("help_topic", "subject")
 REPLY_TO = ("requester", "all", "none")
+
+
+def can_reopen(state: str, reopenable: bool | None = None) -> bool:
+    """Whether a ticket in a status of `state` reopens on a reply, an assignment or a transfer:
+    only a closed one, and only if its status allows it (osTicket's "allow reopen"; a status
+    change that does not say, from before custom statuses, did). Archived ones never do."""
+    return state == CLOSED and reopenable is not False
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """A status agents may set: built in, or an admin's (TicketStatusDefined)."""
+
+    name: str
+    state: str
+    reopenable: bool = True  # for a closed state: whether the ticket may reopen
+    active: bool = True
+
+    @classmethod
+    def from_definition(cls, data: Mapping[str, Any]) -> TicketStatus:
+        return cls(
+            data["name"], data["state"], data.get("reopenable", True), data.get("active", True)
+        )
+
+
+BUILT_IN_STATUSES = {name: TicketStatus(name, state_of(name)) for name in AGENT_STATUSES}
 
 
 @dataclass(frozen=True)
@@ -315,13 +356,28 @@ def transfer(state: TicketState, command: Transfer, *, by: Actor) -> list[NewEve
     return [transferred, *_reopen(state, by, "reopened on transfer")]
 
 
-def change_status(state: TicketState, command: ChangeStatus, *, by: Actor) -> list[NewEvent]:
+def change_status(
+    state: TicketState,
+    command: ChangeStatus,
+    *,
+    by: Actor,
+    custom: Mapping[str, TicketStatus] | None = None,
+) -> list[NewEvent]:
+    """Set a built-in status or one of the `custom` statuses (by name); the event records the
+    status's state and, for a closed one, whether the ticket may reopen."""
     _require_live(state)
-    if command.status not in AGENT_STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(AGENT_STATUSES)}", field="status")
-    if command.status == state.status:
+    status = BUILT_IN_STATUSES.get(command.status) or (custom or {}).get(command.status)
+    if status is None:
+        raise ValidationFailed(
+            f"status must be one of {', '.join(AGENT_STATUSES)} or a ticket status an admin "
+            f"defined, not {command.status!r}",
+            field="status",
+        )
+    if not status.active:
+        raise ValidationFailed(f"ticket status {status.name} is not active", field="status")
+    if status.name == state.status:
         raise ValidationFailed(f"the ticket is already {state.status}", field="status")
-    return [_status_changed(state, command.status, _reason(command.reason), by)]
+    return [_status_changed(state, status, _reason(command.reason), by.as_author())]
 
 
 def change_priority(state: TicketState, command: ChangePriority, *, by: Actor) -> list[NewEvent]:
@@ -495,7 +551,8 @@ def merge(
         decided[child.number] = [NewEvent("TicketMerged", into)]
         if child.status != command.child_status:
             reason = f"merged into ticket {parent.number}"
-            decided[child.number].append(_status_changed(child, command.child_status, reason, by))
+            closed = BUILT_IN_STATUSES[command.child_status]
+            decided[child.number].append(_status_changed(child, closed, reason, author))
         movers = [Collaborator(child.requester_email)]
         movers += child.all_collaborators if command.move_collaborators else ()
         for person in movers:
@@ -589,20 +646,32 @@ def _require_live(state: TicketState) -> None:
 
 
 def _require_workable(state: TicketState, done: str) -> None:
-    """Assignment and transfer reopen a closed ticket, but an archived one is not reopenable."""
+    """Assignment and transfer reopen a closed ticket; one that cannot reopen (archived, or a
+    status that does not allow it) is neither assigned nor transferred."""
     _require_live(state)
-    if state.status == "archived":
-        raise Conflict(f"an archived ticket cannot be {done}; change its status first")
+    if state.state != OPEN and not state.reopenable:
+        raise Conflict(
+            f"ticket {state.number} is {state.status}, which does not reopen: it cannot be "
+            f"{done}; change its status first"
+        )
 
 
 def _reopen(state: TicketState, by: Actor, reason: str) -> list[NewEvent]:
-    if state.status not in CLOSED_STATUSES:
-        return []
-    return [_status_changed(state, "open", reason, by)]
+    return [reopened(state, reason, by.as_author())] if state.reopenable else []
 
 
-def _status_changed(state: TicketState, status: str, reason: str | None, by: Actor) -> NewEvent:
-    data = {"status": status, "previous": state.status, "reason": reason, "by": by.as_author()}
+def reopened(state: TicketState, reason: str, author: dict[str, Any]) -> NewEvent:
+    """The status change reopening a closed ticket: to open, osTicket's default reopen status."""
+    return _status_changed(state, BUILT_IN_STATUSES[OPEN], reason, author)
+
+
+def _status_changed(
+    state: TicketState, status: TicketStatus, reason: str | None, author: dict[str, Any]
+) -> NewEvent:
+    data: dict[str, Any] = {"status": status.name, "state": status.state}
+    if status.state == CLOSED:
+        data["reopenable"] = status.reopenable
+    data |= {"previous": state.status, "reason": reason, "by": author}
     return NewEvent("TicketStatusChanged", data)
 
 
@@ -646,6 +715,15 @@ def evolve(state: TicketState, event_type: str, data: dict[str, Any], version: i
     return replace(state, version=version, **(changes(state, data) if changes else {}))
 
 
+def _status(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
+    now = state_of(data["status"], data.get("state"))
+    return {
+        "status": data["status"],
+        "state": now,
+        "reopenable": can_reopen(now, data.get("reopenable")),
+    }
+
+
 def _released(state: TicketState, data: dict[str, Any]) -> dict[str, Any]:
     return {
         **({"agent_id": None} if data.get("agent", True) else {}),
@@ -686,7 +764,7 @@ _CHANGES: dict[str, Callable[[TicketState, dict[str, Any]], dict[str, Any]]] = {
         "priority": d["priority"],
     },
     "TicketTransferred": lambda s, d: {"department_id": d["department_id"]},
-    "TicketStatusChanged": lambda s, d: {"status": d["status"]},
+    "TicketStatusChanged": _status,
     "TicketPriorityChanged": lambda s, d: {"priority": d["priority"]},
     # An assignment names the whole new assignee (as the query projection reads it).
     "TicketAssigned": lambda s, d: {"agent_id": d.get("agent_id"), "team_id": d.get("team_id")},

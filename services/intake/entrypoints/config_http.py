@@ -29,6 +29,7 @@ COLLECTIONS = {
     "api-keys": "api-key",
     "event-mappings": "event-mapping",
     "banned-emails": "banned-email",
+    "ticket-statuses": "ticket-status",
 }
 _COLLECTION = "<any({}):collection>".format(", ".join(f'"{c}"' for c in COLLECTIONS))
 

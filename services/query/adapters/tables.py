@@ -46,7 +46,11 @@ tickets = Table(
     Column("merge_mode", String(20), nullable=True),
     Column("deleted", Boolean, nullable=False, server_default=false()),
     Column("links", JSON, nullable=True),
+    # Custom statuses (0006): the status's state (open, closed, archived, deleted); queues and
+    # SLA go by it, whatever the status is called.
+    Column("state", String(20), nullable=False, server_default="open"),
     Index("ix_tickets_queue", "status", "department_id", "created_at"),
+    Index("ix_tickets_state_queue", "state", "department_id", "created_at"),
 )
 
 thread_entries = Table(

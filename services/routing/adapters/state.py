@@ -17,7 +17,7 @@ from services.routing.adapters.tables import (
 )
 from services.routing.domain.assignment import AutoAssign, choose_agent
 from services.routing.domain.filters import Filter
-from services.routing.domain.routes import Department, HelpTopic
+from services.routing.domain.routes import OPEN, Department, HelpTopic
 
 # Compiled filters by the id of their FilterDefined event: regexes compile once per definition.
 _compiled: dict[str, Filter] = {}
@@ -70,6 +70,8 @@ def ticket(conn: Connection, stream_id: str) -> Any:
 
 
 def save_ticket(conn: Connection, stream_id: str, **values: Any) -> None:
+    """Upsert the ticket's row. Its `status` holds the state (open, closed, archived, deleted;
+    state_of) or `rejected`: what routing decides by, whatever the status is called."""
     row = ticket(conn, stream_id)
     base = (
         dict(row._mapping)
@@ -96,7 +98,7 @@ def pick_agent(conn: Connection, rule: AutoAssign, department_id: int, scope: st
         agent_id: count
         for agent_id, count in conn.execute(
             select(t.agent_id, func.count())
-            .where(t.agent_id.in_(members), t.status == "open")
+            .where(t.agent_id.in_(members), t.status == OPEN)
             .group_by(t.agent_id)
         )
     }

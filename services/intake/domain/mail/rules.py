@@ -17,7 +17,7 @@ from enum import Enum
 from marshmallow import ValidationError, validate
 
 from services.intake.domain.mail.parsed import Mailbox, ParsedEmail
-from services.intake.domain.tickets import CLOSED_STATUSES, TicketState
+from services.intake.domain.tickets import OPEN, TicketState
 
 
 class Refusal(Enum):
@@ -121,14 +121,15 @@ def place_reply(
     help_topic_status: str | None,
     automatic: bool,
 ) -> Placement:
-    """Where a reply to `state` goes. A closed ticket reopens, except in an archived
-    department or help topic, whose tickets stay closed: the reply opens a new ticket. A
-    disabled department still reopens. Auto-replies and bounces never reopen anything."""
-    if state.status == "archived" or "archived" in (department_status, help_topic_status):
-        return Placement.NEW_TICKET if state.status != "open" else Placement.APPEND
-    if state.status in CLOSED_STATUSES and not automatic:
-        return Placement.REOPEN
-    return Placement.APPEND
+    """Where a reply to `state` goes. An open-state ticket takes it. A closed one reopens,
+    unless its status does not allow that or it is in an archived department or help topic:
+    then the reply opens a new ticket, as it does for an archived ticket. A disabled
+    department still reopens. Auto-replies and bounces never reopen anything."""
+    if state.state == OPEN:
+        return Placement.APPEND
+    if not state.reopenable or "archived" in (department_status, help_topic_status):
+        return Placement.NEW_TICKET
+    return Placement.APPEND if automatic else Placement.REOPEN
 
 
 @dataclass(frozen=True)
