@@ -30,7 +30,11 @@ def subscription_for(platform: Platform, service: str) -> Subscription:
         settings = platform.settings
         mailer = mailer_from_settings(settings.smtp_url, settings.maildrop_dir)
         return NotifyHandlers(
-            mailer, settings.helpdesk_email, settings.helpdesk_name, settings.secret_key
+            mailer,
+            settings.helpdesk_email,
+            settings.helpdesk_name,
+            settings.secret_key,
+            autoresponse_window_s=settings.autoresponse_window_s,
         ).subscription()
     if service == "query":
         return query_handlers.subscription()

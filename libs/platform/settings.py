@@ -39,6 +39,9 @@ class Settings:
     email_collaborators: bool = True  # To/Cc addresses become collaborators
     # How a ticket number appears in a subject; `{number}` is replaced.
     subject_number_format: str = "[#{number}]"
+    # Mail-loop guard (RELIABILITY.md S4): at most one autoresponse-type mail (new-ticket
+    # autoresponse, over-limit notice) per recipient in this many seconds; 0 = no window.
+    autoresponse_window_s: int = 600
 
     @property
     def backend(self) -> str:
@@ -91,5 +94,6 @@ class Settings:
             email_collaborators=(get("EMAIL_COLLABORATORS") or "true").lower()
             not in ("0", "false", "no"),
             subject_number_format=get("SUBJECT_NUMBER_FORMAT") or base.subject_number_format,
+            autoresponse_window_s=int(get("AUTORESPONSE_WINDOW_S") or base.autoresponse_window_s),
         )
         return settings

@@ -178,17 +178,7 @@ class Intake:
             )
         ]
         if placement is Placement.REOPEN:
-            new_events.append(
-                NewEvent(
-                    "TicketStatusChanged",
-                    {
-                        "status": "open",
-                        "previous": state.status,
-                        "reason": "reopened by the requester's email",
-                        "by": author,
-                    },
-                )
-            )
+            new_events.append(tickets.reopened(state, "reopened by the requester's email", author))
         on_ticket = {state.requester_email or "", *state.collaborators}
         joining = [sender] if sender.email.lower() not in on_ticket else []
         recipients = rules.split_recipients(email, config.system_addresses)
@@ -387,12 +377,15 @@ def _open_tickets(conn: Connection, store: EventStore, email: str) -> int:
     count = 0
     for ticket_id in ticket_ids:
         state = _load(conn, store, f"ticket-{ticket_id}")
-        count += state.exists and not state.rejected and state.status == "open"
+        count += state.exists and not state.rejected and state.state == tickets.OPEN
     return count
 
 
 def _attachments(email: ParsedEmail) -> list[tickets.Attachment]:
-    return [tickets.Attachment(a.filename, a.content_type, a.data) for a in email.attachments]
+    return [
+        tickets.Attachment(a.filename, a.content_type, a.data, a.content_id, a.inline)
+        for a in email.attachments
+    ]
 
 
 def _collaborators_added(people: list[Mailbox]) -> list[NewEvent]:

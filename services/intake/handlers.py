@@ -147,6 +147,8 @@ def store_attachment(
         "content_type": attachment.content_type,
         "size": len(attachment.data),
         "sha256": digest,
+        "content_id": attachment.content_id,
+        "inline": attachment.inline,
     }
 
 

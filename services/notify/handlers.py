@@ -1,19 +1,22 @@
 """notify's subscription: remember tickets, send the new-ticket autoresponse once routed, and
-the over-limit notice for an email refused for that reason."""
+the over-limit notice for an email refused for that reason — each at most once per recipient
+per autoresponse window (the mail-loop guard)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select, text
 
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
-from libs.platform.database import upsert
+from libs.platform.database import as_utc, upsert
 from services.notify.adapters.mail import Mailer
 from services.notify.adapters.tables import notifications_sent, notify_departments, notify_tickets
+from services.notify.domain.autoresponder import held_back_because, may_autorespond
 from services.notify.domain.messages import (
     TicketSummary,
     message_id,
@@ -23,16 +26,26 @@ from services.notify.domain.messages import (
 
 AUTORESPONSE = "ticket.autoresponse"
 OVER_LIMIT = "email.over_limit"
+# Mail a robot could answer: one of these per recipient per window, whichever it is.
+AUTORESPONSES = (AUTORESPONSE, OVER_LIMIT)
+AUTORESPONDER_LOCK_SPACE = 0x6E746679  # "ntfy": advisory locks keyed by recipient (PostgreSQL)
 
 
 class NotifyHandlers:
     def __init__(
-        self, mailer: Mailer, helpdesk_email: str, helpdesk_name: str, secret_key: str
+        self,
+        mailer: Mailer,
+        helpdesk_email: str,
+        helpdesk_name: str,
+        secret_key: str,
+        *,
+        autoresponse_window_s: float,
     ) -> None:
         self.mailer = mailer
         self.secret_key = secret_key
         self.helpdesk_email = helpdesk_email
         self.helpdesk_name = helpdesk_name
+        self.autoresponse_window = timedelta(seconds=autoresponse_window_s)
 
     def on_department(self, event: RecordedEvent, uow: UnitOfWork) -> None:
         responder = event.data.get("autoresponder") or {}
@@ -147,27 +160,35 @@ class NotifyHandlers:
             ticket_id=ticket_id,
             secret=self.secret_key,
         )
+        notification_id = uuid.uuid5(uuid.NAMESPACE_URL, msg_id)
+        about = {
+            "ticket_id": str(ticket_id) if ticket_id else None,
+            "cause_event_id": str(event.event_id),
+            "template": template,
+            "recipient": recipient,
+        }
+        if template in AUTORESPONSES:
+            _serialise_recipient(uow.conn, recipient)
+            last = _last_autoresponse(uow.conn, recipient)
+            now = uow.clock.now()
+            if last is not None and not may_autorespond(last, now, self.autoresponse_window):
+                reason = held_back_because(last, now, self.autoresponse_window)
+                suppressed = {**about, "reason": reason, "last_sent_at": last.isoformat()}
+                uow.append(
+                    f"notification-{notification_id}",
+                    [NewEvent("NotificationSuppressed", suppressed)],
+                    0,
+                )
+                return
         # Sent inside the transaction: if we crash after SMTP accepted it and before commit, the
         # redelivery resends with the same Message-ID — the one window DESIGN.md allows.
         self.mailer.send(compose(msg_id))
         uow.conn.execute(
             insert(notifications_sent).values(**key, message_id=msg_id, sent_at=uow.clock.now())
         )
-        notification_id = uuid.uuid5(uuid.NAMESPACE_URL, msg_id)
         uow.append(
             f"notification-{notification_id}",
-            [
-                NewEvent(
-                    "NotificationSent",
-                    {
-                        "ticket_id": str(ticket_id) if ticket_id else None,
-                        "cause_event_id": str(event.event_id),
-                        "template": template,
-                        "recipient": recipient,
-                        "message_id": msg_id,
-                    },
-                )
-            ],
+            [NewEvent("NotificationSent", {**about, "message_id": msg_id})],
             0,
         )
 
@@ -181,4 +202,31 @@ class NotifyHandlers:
                 "EmailRefused": self.on_email_refused,
             },
             categories=frozenset({"ticket", "config", "email"}),
+        )
+
+
+def _last_autoresponse(conn: Connection, recipient: str) -> datetime | None:
+    """When the recipient last got autoresponse-type mail (ix_notifications_sent_recipient)."""
+    last = conn.execute(
+        select(notifications_sent.c.sent_at)
+        .where(
+            notifications_sent.c.recipient == recipient,
+            notifications_sent.c.template.in_(AUTORESPONSES),
+        )
+        .order_by(notifications_sent.c.sent_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if last is None else as_utc(last)
+
+
+def _serialise_recipient(conn: Connection, recipient: str) -> None:
+    """Two notify replicas answering one robot (its tickets sit in different partitions) would
+    both find no recent autoresponse and both send: on PostgreSQL a transaction-scoped lock on
+    the recipient makes the second wait and see the first's. SQLite: every writing transaction
+    begins IMMEDIATE (libs.platform.database), which already serialises them."""
+    if conn.dialect.name == "postgresql":
+        # The two-int4 key space never overlaps the event store's single-bigint append lock.
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), hashtext(:recipient))"),
+            {"space": AUTORESPONDER_LOCK_SPACE, "recipient": recipient},
         )

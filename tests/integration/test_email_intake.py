@@ -18,13 +18,15 @@ import pytest
 from libs.events.embedded import EmbeddedSubscriber
 from libs.events.envelope import NewEvent
 from libs.events.store import ANY_VERSION
+from libs.platform.access import create_agent
 from libs.platform.configuration import define, definitions
 from libs.platform.database import reading
 from libs.platform.settings import Settings
 from services import migrations
+from services.embedded import embedded_app
 from services.intake.config import seed_defaults
 from services.intake.email_intake import MailOutcome, receive_email
-from services.notify.adapters.mail import MaildropMailer
+from services.notify.adapters.mail import MaildropMailer, Mailer
 from services.notify.handlers import NotifyHandlers
 from services.platform import Platform
 from services.query import handlers as query_handlers
@@ -50,12 +52,16 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
 class Desk:
     """The platform with its subscribers, driven until idle after each email."""
 
-    def __init__(self, platform: Platform, maildrop: Path) -> None:
+    def __init__(self, platform: Platform, maildrop: Path, mailer: Mailer | None = None) -> None:
         self.platform = platform
         self.maildrop = maildrop
         store, settings = platform.store, platform.settings
         notify = NotifyHandlers(
-            MaildropMailer(maildrop), HELPDESK, settings.helpdesk_name, settings.secret_key
+            mailer or MaildropMailer(maildrop),
+            HELPDESK,
+            settings.helpdesk_name,
+            settings.secret_key,
+            autoresponse_window_s=settings.autoresponse_window_s,
         )
         subscriptions = [
             routing_handlers.subscription(),
@@ -285,7 +291,8 @@ def test_banned_senders_and_domains_are_refused(desk: Desk) -> None:
 def test_the_open_ticket_limit_refuses_a_new_ticket_but_not_a_reply(
     platform: Platform, tmp_path: Path
 ) -> None:
-    platform.settings = replace(platform.settings, max_open_tickets=2)
+    # The limit is under test, not the mail-loop guard (test_mail_loop.py): no window.
+    platform.settings = replace(platform.settings, max_open_tickets=2, autoresponse_window_s=0)
     desk = Desk(platform, tmp_path / "maildrop")
     first = desk.receive(compose(message_id="<1@x.org>")).number
     desk.receive(compose(message_id="<2@x.org>"))
@@ -299,6 +306,41 @@ def test_the_open_ticket_limit_refuses_a_new_ticket_but_not_a_reply(
     assert desk.receive(compose(in_reply_to="<1@x.org>")) == MailOutcome("appended", first)
     close(desk, first or "")
     assert desk.receive(compose(message_id="<4@x.org>")).action == "created"
+
+
+def test_an_inline_image_keeps_its_content_id_through_to_the_ticket_view(desk: Desk) -> None:
+    message = email.message.EmailMessage()
+    message["From"] = "Ada Lovelace <ada@example.com>"
+    message["To"] = HELPDESK
+    message["Subject"] = "Our new logo is broken"
+    message.set_content("See the logo.\n")
+    message.add_alternative('<p>See: <img src="cid:logo@x" alt="logo"></p>', subtype="html")
+    html = message.get_body(("html",))
+    assert html is not None
+    html.add_related(PNG, maintype="image", subtype="png", cid="<logo@x>", filename="logo.png")
+    number = desk.receive(message.as_bytes()).number or ""
+
+    (image,) = desk.events(number)[0][1]["attachments"]
+    assert (image["filename"], image["content_type"]) == ("logo.png", "image/png")
+    assert (image["content_id"], image["inline"]) == ("logo@x", True)
+
+    _, token = create_agent(
+        desk.platform.store, email="grace@example.com", name="Grace", password=None, admin=True
+    )
+    response = (
+        embedded_app(desk.platform)
+        .test_client()
+        .get(f"/api/v1/tickets/{number}", headers={"Authorization": f"Bearer {token}"})
+    )
+    assert response.status_code == 200, response.text
+    first = response.json["thread"][0]  # type: ignore[index]
+    assert 'src="cid:logo@x"' in first["body_html"]
+    assert [(a["content_id"], a["inline"], a["id"]) for a in first["attachments"]] == [
+        ("logo@x", True, image["id"])
+    ]
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
 
 
 def test_an_oversized_attachment_is_refused_with_a_note_and_the_ticket_stands(

@@ -23,6 +23,17 @@ class NotificationFailed(Schema):
     error = fields.String(required=True)
 
 
+class NotificationSuppressed(Schema):
+    """Deliberately not sent (no error): the log says why, e.g. the mail-loop guard."""
+
+    ticket_id = fields.UUID(allow_none=True, load_default=None)  # None: mail about no ticket
+    cause_event_id = fields.UUID(required=True)
+    template = fields.String(required=True)
+    recipient = fields.Email(required=True)
+    reason = fields.String(required=True)
+    last_sent_at = fields.DateTime(allow_none=True, load_default=None)  # the send that held it
+
+
 def register(catalog: EventCatalog) -> None:
     catalog.register(
         "NotificationSent",
@@ -35,4 +46,11 @@ def register(catalog: EventCatalog) -> None:
         NotificationFailed,
         stream="notification",
         description="An email could not be sent; the reason is recorded.",
+    )
+    catalog.register(
+        "NotificationSuppressed",
+        NotificationSuppressed,
+        stream="notification",
+        description="An email was deliberately not sent: the recipient got an autoresponse "
+        "within the autoresponse window (mail-loop guard); the reason is recorded.",
     )

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 from libs.events.catalog import EventCatalog
 from libs.events.types.fields import (
     CHANNELS,
+    STATES,
     Attachment,
     Author,
     ConfigId,
@@ -98,6 +99,10 @@ class TicketTransferred(Schema):
 
 class TicketStatusChanged(Schema):
     status = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    # The status's state (absent in older events: derived from the built-in name, state_of);
+    # whether a closed-state status lets the ticket reopen (absent: it does).
+    state = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(STATES))
+    reopenable = fields.Boolean(allow_none=True, load_default=None)
     previous = fields.String(allow_none=True, load_default=None)
     reason = fields.String(allow_none=True, load_default=None)
     by = fields.Nested(Author, required=True)
@@ -220,7 +225,7 @@ def register(catalog: EventCatalog) -> None:
         "TicketStatusChanged",
         TicketStatusChanged,
         stream="ticket",
-        description="The ticket's status changed (open, resolved, closed, ...).",
+        description="The ticket's status changed (built-in or custom), with its new state.",
     )
     add(
         "TicketPriorityChanged",

@@ -23,7 +23,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 
 from libs.events.types.config import CONFIG_TYPES
-from libs.events.types.fields import Attachment, Author, Person
+from libs.events.types.fields import STATES, Attachment, Author, Person
 from libs.platform.http import json_response
 from services.intake.config_resources import HIDDEN, SECRETS
 from services.intake.domain import config_rules
@@ -69,16 +69,45 @@ class SlaStatus(Shape):
     overdue = fields.Boolean(required=True)
 
 
+class TicketReference(Shape):
+    number = fields.String(required=True)
+
+
+class Collaborator(Shape):
+    email = fields.Email(required=True)
+    name = fields.String(required=True, allow_none=True)
+    active = fields.Boolean(
+        required=True, metadata={"description": "false: on the ticket, but gets no mail"}
+    )
+
+
 class TicketSummary(Shape):
     number = fields.String(required=True)
     id = fields.UUID(required=True)
     version = fields.Integer(required=True, metadata={"description": "send it back to change"})
     subject = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True, metadata={"description": "built-in or custom (/api/v1/ticket-statuses)"}
+    )
+    state = fields.String(
+        required=True,
+        metadata={"enum": list(STATES), "description": "what the status means: queues read it"},
+    )
     priority = fields.String(required=True, allow_none=True)
     channel = fields.String(required=True)
     requester = fields.Nested(Person, required=True)
-    collaborators = fields.List(fields.Nested(Person), required=True)
+    collaborators = fields.List(fields.Nested(Collaborator), required=True)
+    links = fields.List(
+        fields.Nested(TicketReference),
+        required=True,
+        metadata={"description": "linked tickets (both record the link)"},
+    )
+    merged_into = fields.Nested(
+        TicketReference,
+        required=True,
+        allow_none=True,
+        metadata={"description": "the ticket this one was merged into; its thread lives there"},
+    )
     department = fields.Nested(Ref, required=True, allow_none=True)
     help_topic = fields.Nested(Ref, required=True, allow_none=True)
     assignee = fields.Nested(Assignee, required=True)
@@ -89,11 +118,20 @@ class TicketSummary(Shape):
 
 class ThreadEntry(Shape):
     id = fields.String(required=True)
+    ticket = fields.Nested(
+        TicketReference,
+        required=True,
+        metadata={"description": "the ticket it was written on: a merged child's, or this one"},
+    )
     kind = fields.String(required=True, metadata={"enum": ["message", "response", "note"]})
     author = fields.Nested(Author, required=True)
     body = fields.String(required=True)
     body_html = fields.String(required=True, allow_none=True)
-    attachments = fields.List(fields.Nested(Attachment), required=True)
+    attachments = fields.List(
+        fields.Nested(Attachment),
+        required=True,
+        metadata={"description": "an inline image's `content_id` is the body_html's `cid:`"},
+    )
     created_at = fields.DateTime(required=True, allow_none=True)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table
 
 from libs.events.tables import metadata
 
@@ -34,4 +34,6 @@ notifications_sent = Table(
     Column("template", String(100), primary_key=True),
     Column("message_id", String(300), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+    # The mail-loop guard's question: when did this recipient last get an autoresponse?
+    Index("ix_notifications_sent_recipient", "recipient", "sent_at"),
 )
