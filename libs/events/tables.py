@@ -37,6 +37,14 @@ events = Table(
     Column("metadata", Json, nullable=False),
     # The optimistic-concurrency guard: one event per (stream, version).
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+    # Config readers ask for every stream of a kind (`stream_id LIKE 'config-department-%'`);
+    # PostgreSQL uses an index for a prefix LIKE only with pattern ops (or the C collation), so
+    # without this, email intake scanned the whole log for each message.
+    Index(
+        "ix_events_stream_prefix",
+        "stream_id",
+        postgresql_ops={"stream_id": "varchar_pattern_ops"},
+    ),
 )
 
 # Where a reader of the store (embedded subscription, relay) has got to.

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from libs.events.catalog import all_topics
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 K8S = ROOT / "deploy" / "k8s"
@@ -30,11 +32,7 @@ ENV_NAMES = {
     "DESKSTREAM_OTLP_ENDPOINT",
     "DESKSTREAM_LOG_LEVEL",
 }
-TOPICS = {
-    f"deskstream.{name}.v1{suffix}"
-    for name in ("tickets", "config", "notifications", "inbound")
-    for suffix in ("", ".dlq")
-}
+TOPICS = set(all_topics())  # what the code produces to and consumes from
 PORT = 8080
 
 
@@ -223,6 +221,11 @@ def test_compose_infrastructure_has_healthchecks() -> None:
     assert postgres["image"] == "postgres:16"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert services["mailpit"]["image"].startswith("axllent/mailpit")
+
+
+def test_the_kubernetes_guide_names_every_topic() -> None:
+    guide = (ROOT / "deploy" / "k8s" / "README.md").read_text()
+    assert [t for t in sorted(TOPICS) if not t.endswith(".dlq") and f"`{t}`" not in guide] == []
 
 
 def test_compose_creates_every_topic_and_dead_letter_topic() -> None:

@@ -142,6 +142,12 @@ def test_message_ids_are_normalised_tokens() -> None:
     assert email.references == ("<root@example.com>", "<parent@example.com>")
 
 
+def test_an_address_hidden_in_an_encoded_display_name_is_never_the_sender() -> None:
+    name = base64.b64encode(b"attacker@evil.example\r\n").decode()
+    email = parse(mail(f"From: =?utf-8?b?{name}?= <ada@example.com>"))
+    assert email.sender is not None and email.sender.email == "ada@example.com"
+
+
 def test_a_mime_encoded_in_reply_to_still_names_its_parent() -> None:
     # Python's email package writes a long In-Reply-To as encoded words; the reply must thread.
     email = parse(

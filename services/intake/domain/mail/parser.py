@@ -300,7 +300,9 @@ def _parse_addresses(value: str, defects: list[str]) -> list[Mailbox]:
                 name = _decode_words(name, defects)
             result.append(Mailbox(email, _display_name(name, email, value, defects)))
     if not result:  # "Big Bug bb@bug.com", "a@b.example c@d.example": the addresses that are there
-        for token in _ADDRESS_DELIMITERS.split(_decode_words(value, defects)):
+        # Searched as written, never decoded: an address inside an encoded display name is text,
+        # and taking it would let a crafted name pose as another sender (RELIABILITY S6).
+        for token in _ADDRESS_DELIMITERS.split(value):
             local, at, domain = token.partition("@")
             if at and _LOCAL.fullmatch(local) and _DOMAIN.fullmatch(domain):
                 result.append(Mailbox(_clean(token.lower())))
