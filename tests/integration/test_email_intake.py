@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from libs.events.embedded import EmbeddedSubscriber
 from libs.events.envelope import NewEvent
 from libs.events.store import ANY_VERSION
 from libs.platform.access import create_agent
@@ -26,12 +25,8 @@ from services import migrations
 from services.embedded import embedded_app
 from services.intake.config import seed_defaults
 from services.intake.email_intake import MailOutcome, receive_email
-from services.notify.adapters.mail import MaildropMailer, Mailer
-from services.notify.handlers import NotifyHandlers
 from services.platform import Platform
-from services.query import handlers as query_handlers
-from services.routing import handlers as routing_handlers
-from services.sla import handlers as sla_handlers
+from tests.support.desk import pipeline, settle
 from tests.support.mail import compose
 
 HELPDESK = "support@deskstream.local"
@@ -52,29 +47,14 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
 class Desk:
     """The platform with its subscribers, driven until idle after each email."""
 
-    def __init__(self, platform: Platform, maildrop: Path, mailer: Mailer | None = None) -> None:
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.maildrop = maildrop
-        store, settings = platform.store, platform.settings
-        notify = NotifyHandlers(
-            mailer or MaildropMailer(maildrop),
-            HELPDESK,
-            settings.helpdesk_name,
-            settings.secret_key,
-            autoresponse_window_s=settings.autoresponse_window_s,
-        )
-        subscriptions = [
-            routing_handlers.subscription(),
-            sla_handlers.subscription(),
-            notify.subscription(),
-            query_handlers.subscription(),
-        ]
-        self.subscribers = [EmbeddedSubscriber(s, store, store.clock) for s in subscriptions]
+        self.maildrop = platform.settings.maildrop_dir
+        self.subscribers = pipeline(platform)
 
     def receive(self, raw: bytes) -> MailOutcome:
         outcome = receive_email(self.platform, raw, channel="pipe")
-        while sum(s.run_until_idle() for s in self.subscribers):
-            pass
+        settle(self.subscribers)
         return outcome
 
     def events(self, number: str) -> list[tuple[str, dict[str, Any]]]:
@@ -112,7 +92,7 @@ class Desk:
 
 @pytest.fixture
 def desk(platform: Platform, tmp_path: Path) -> Desk:
-    return Desk(platform, tmp_path / "maildrop")
+    return Desk(platform)
 
 
 def test_an_email_opens_a_ticket_and_the_reply_to_its_autoresponse_joins_it(desk: Desk) -> None:
@@ -179,7 +159,7 @@ def test_to_and_cc_people_become_collaborators_and_their_replies_thread(desk: De
 
 def test_collaborators_from_cc_can_be_switched_off(platform: Platform, tmp_path: Path) -> None:
     platform.settings = replace(platform.settings, email_collaborators=False)
-    desk = Desk(platform, tmp_path / "maildrop")
+    desk = Desk(platform)
     number = desk.receive(compose(cc="carol@example.com")).number or ""
     assert "CollaboratorAdded" not in desk.types(number)
 
@@ -293,7 +273,7 @@ def test_the_open_ticket_limit_refuses_a_new_ticket_but_not_a_reply(
 ) -> None:
     # The limit is under test, not the mail-loop guard (test_mail_loop.py): no window.
     platform.settings = replace(platform.settings, max_open_tickets=2, autoresponse_window_s=0)
-    desk = Desk(platform, tmp_path / "maildrop")
+    desk = Desk(platform)
     first = desk.receive(compose(message_id="<1@x.org>")).number
     desk.receive(compose(message_id="<2@x.org>"))
     over = desk.receive(compose(message_id="<3@x.org>"))
@@ -347,7 +327,7 @@ def test_an_oversized_attachment_is_refused_with_a_note_and_the_ticket_stands(
     platform: Platform, tmp_path: Path
 ) -> None:
     platform.settings = replace(platform.settings, max_attachment_bytes=1000)
-    desk = Desk(platform, tmp_path / "maildrop")
+    desk = Desk(platform)
     small = desk.receive(compose(attachment=("log.txt", b"x" * 500))).number or ""
     assert desk.events(small)[0][1]["attachments"][0]["filename"] == "log.txt"
     big = desk.receive(compose(attachment=("core.dump", b"x" * 5000))).number or ""

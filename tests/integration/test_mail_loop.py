@@ -19,7 +19,6 @@ from libs.events.clock import FakeClock
 from libs.platform.settings import Settings
 from services import migrations
 from services.intake.config import seed_defaults
-from services.notify.adapters.mail import SmtpMailer
 from services.platform import Platform
 from tests.integration.test_email_intake import HELPDESK, Desk
 from tests.support.mail import compose
@@ -48,7 +47,7 @@ def platform(database_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Pl
 
 @pytest.fixture
 def desk(platform: Platform, tmp_path: Path) -> Desk:
-    return Desk(platform, tmp_path / "maildrop")
+    return Desk(platform)
 
 
 def autoresponses_to(desk: Desk, address: str) -> list[str]:
@@ -110,7 +109,7 @@ def test_a_vacation_responder_answering_the_autoresponse_opens_no_second_ticket(
 
 def test_the_over_limit_notice_shares_the_window(platform: Platform, tmp_path: Path) -> None:
     platform.settings = replace(platform.settings, max_open_tickets=1)
-    desk = Desk(platform, tmp_path / "maildrop")
+    desk = Desk(platform)
     desk.receive(compose(sender=ROBOT, subject="First"))
     refused = desk.receive(compose(sender=ROBOT, subject="Second"))
     assert refused.action == "refused"
@@ -131,8 +130,10 @@ def test_cr_lf_from_a_sender_never_reaches_the_smtp_transcript(
     platform: Platform, tmp_path: Path, smtp: SmtpSink
 ) -> None:
     """Both autoresponse templates, through a real SMTP server: one recipient, no new header."""
-    platform.settings = replace(platform.settings, max_open_tickets=1, autoresponse_window_s=0)
-    desk = Desk(platform, tmp_path / "maildrop", mailer=SmtpMailer(smtp.url, timeout=5))
+    platform.settings = replace(
+        platform.settings, max_open_tickets=1, autoresponse_window_s=0, smtp_url=smtp.url
+    )
+    desk = Desk(platform)
     # No address in the name's payload: that is S6's business (the sender must stay Ada).
     name = encoded("Ada\r\nX-Injected: yes")
 

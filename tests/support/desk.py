@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from libs.events.clock import Clock
+from libs.events.embedded import EmbeddedSubscriber
 from libs.platform.settings import Settings
 from services import migrations
 from services.intake.config import seed_defaults
 from services.platform import Platform
+from services.workers import WORKER_SERVICES, subscription_for
 
 
 def desk_settings(data_dir: Path, database_url: str | None = None, **changes: Any) -> Settings:
@@ -40,3 +42,18 @@ def open_platform(settings: Settings, clock: Clock | None = None) -> Iterator[Pl
         yield platform
     finally:
         platform.close()
+
+
+def pipeline(platform: Platform) -> list[EmbeddedSubscriber]:
+    """routing, sla, notify and query as embedded subscribers, assembled as `deskstream run`
+    assembles them (notify mails to the settings' SMTP URL, else the maildrop)."""
+    return [
+        EmbeddedSubscriber(subscription_for(platform, service), platform.store, platform.clock)
+        for service in WORKER_SERVICES
+    ]
+
+
+def settle(subscribers: list[EmbeddedSubscriber]) -> None:
+    """Run every subscriber until none has anything left (handlers append more events)."""
+    while sum(s.run_until_idle() for s in subscribers):
+        pass

@@ -44,6 +44,25 @@ def clean_header(value: str | None) -> str:
     return " ".join((value or "").replace("\r", " ").replace("\n", " ").split())
 
 
+def _automatic_reply(
+    sender: tuple[str | None, str],
+    recipient: tuple[str | None, str],
+    subject: str,
+    msg_id: str,
+    sent_at: datetime,
+) -> EmailMessage:
+    """The headers every automatic answer carries; names and addresses lose CR/LF first."""
+    message = EmailMessage()
+    message["From"] = Address(clean_header(sender[0]), addr_spec=clean_header(sender[1]))
+    message["To"] = Address(clean_header(recipient[0]), addr_spec=clean_header(recipient[1]))
+    message["Subject"] = subject
+    message["Message-ID"] = msg_id
+    message["Date"] = format_datetime(sent_at)
+    # RFC 3834: an autoresponse must say so, so other robots never answer it (mail loops).
+    message["Auto-Submitted"] = "auto-replied"
+    return message
+
+
 def new_ticket_autoresponse(
     ticket: TicketSummary,
     *,
@@ -52,16 +71,13 @@ def new_ticket_autoresponse(
     msg_id: str,
     sent_at: datetime,
 ) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = Address(clean_header(helpdesk_name), addr_spec=helpdesk_email)
-    message["To"] = Address(
-        clean_header(ticket.requester_name), addr_spec=clean_header(ticket.requester_email)
+    message = _automatic_reply(
+        (helpdesk_name, helpdesk_email),
+        (ticket.requester_name, ticket.requester_email),
+        f"[#{ticket.number}] {clean_header(ticket.subject)}",
+        msg_id,
+        sent_at,
     )
-    message["Subject"] = f"[#{ticket.number}] {clean_header(ticket.subject)}"
-    message["Message-ID"] = msg_id
-    message["Date"] = format_datetime(sent_at)
-    # RFC 3834: an autoresponse must say so, so other robots never answer it (mail loops).
-    message["Auto-Submitted"] = "auto-replied"
     message["X-Deskstream-Ticket"] = ticket.number
     name = clean_header(ticket.requester_name) or "there"
     message.set_content(
@@ -85,13 +101,13 @@ def over_limit_notice(
     msg_id: str,
     sent_at: datetime,
 ) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = Address(clean_header(helpdesk_name), addr_spec=helpdesk_email)
-    message["To"] = Address(clean_header(name), addr_spec=clean_header(recipient))
-    message["Subject"] = f"Open ticket limit reached: {clean_header(subject)}"
-    message["Message-ID"] = msg_id
-    message["Date"] = format_datetime(sent_at)
-    message["Auto-Submitted"] = "auto-replied"
+    message = _automatic_reply(
+        (helpdesk_name, helpdesk_email),
+        (name, recipient),
+        f"Open ticket limit reached: {clean_header(subject)}",
+        msg_id,
+        sent_at,
+    )
     message.set_content(
         f"Dear {clean_header(name) or 'there'},\n\n"
         "You have reached the maximum number of open tickets, so your message\n\n"
