@@ -4,7 +4,7 @@ Per mode (embedded: `deskstream run` on SQLite; kafka: the distributed services 
 
 0. reference: ``POST /api/tickets.json`` (no attachment), concurrency 8 (measured first and
    again last; the ratios divide by the mean of both);
-1. ``deskstream pipe``: every corpus email (/work/shared/corpus/mail/mikel-mail/) through its own
+1. ``deskstream pipe``: every corpus email (tests/fixtures/mail/mikel-mail/) through its own
    process, one after another, as an MTA would pipe them (in a second mode every third one:
    the cost is mostly start-up; ``--all-pipes`` for all); then the corpus through
    ``receive_email`` in this process (parse + commit without a process start-up); and, once,

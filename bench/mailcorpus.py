@@ -12,9 +12,7 @@ import uuid
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from tests.support.platform import ROOT
-
-CORPUS = ROOT.parent / "shared" / "corpus" / "mail" / "mikel-mail"
+from tests.support.mail import CORPUS
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 # The whole header, with its folded continuation lines; the name may be followed by blanks.

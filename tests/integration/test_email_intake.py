@@ -27,7 +27,7 @@ from services.intake.config import seed_defaults
 from services.intake.email_intake import MailOutcome, receive_email
 from services.platform import Platform
 from tests.support.desk import pipeline, settle
-from tests.support.mail import compose
+from tests.support.mail import CORPUS, compose, corpus_files
 
 HELPDESK = "support@deskstream.local"
 
@@ -349,14 +349,10 @@ def test_the_receiving_address_picks_the_department(desk: Desk) -> None:
     assert "CollaboratorAdded" not in desk.types(number)
 
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "mail" / "mikel-mail"
-
-
 def test_every_corpus_email_becomes_a_ticket_a_message_or_a_refusal_with_a_reason(
     desk: Desk,
 ) -> None:
-    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "LICENSE")
-    assert len(files) > 100, f"the shared mail corpus is missing at {CORPUS}"
+    files = corpus_files()
     outcomes: dict[str, MailOutcome] = {}
     for path in files:
         outcomes[str(path.relative_to(CORPUS))] = receive_email(

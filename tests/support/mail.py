@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
+
+# Real-world mail (the Ruby `mail` library's fixtures, vendored: tests/fixtures/mail/README.md).
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "mail" / "mikel-mail"
+
+
+def corpus_files() -> list[Path]:
+    """Every message of the corpus, in a stable order; fails loudly when it is missing."""
+    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "LICENSE")
+    if len(files) < 100:
+        raise FileNotFoundError(f"the mail corpus is missing or incomplete at {CORPUS}")
+    return files
 
 
 def compose(

@@ -5,19 +5,15 @@ a sender, a subject and body text a person can read, or is refused with a reason
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.intake.domain.mail.parsed import Mailbox, ParsedEmail, Unparseable
 from services.intake.domain.mail.parser import parse_email
+from tests.support.mail import CORPUS, corpus_files
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = (REPO / ".." / "shared" / "corpus" / "mail" / "mikel-mail").resolve()
-if not CORPUS.is_dir():
-    raise FileNotFoundError(f"the mail corpus is missing: {CORPUS} (see shared/corpus/mail)")
-FILES = sorted(str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.is_file())
+FILES = [str(p.relative_to(CORPUS)) for p in corpus_files()]
 LIMIT = 1024 * 1024
 
 # Messages whose body is truly empty: attachment-only mail, an HTML body that is just an image,

@@ -3,17 +3,14 @@ what it answers can be stored: no NUL, no lone surrogate, a sender, a subject, a
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.intake.domain.mail.parsed import ParsedEmail, Unparseable
 from services.intake.domain.mail.parser import parse_email
+from tests.support.mail import corpus_files
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "mail" / "mikel-mail"
-SAMPLES = sorted(p.read_bytes() for p in CORPUS.rglob("*.eml"))
-assert SAMPLES, f"the mail corpus is missing: {CORPUS}"
+SAMPLES = sorted(p.read_bytes() for p in corpus_files())
 
 # Header lines that have tripped mail parsers: broken MIME parameters, encoded words, charsets.
 NASTY_HEADERS = [
