@@ -45,6 +45,7 @@ bench-sla: install system-deps
 # the plain JSON ticket rate of the same run (--quick: smoke run).
 bench-mail: install system-deps
 	$(BIN)/python -m bench.mail
+	$(BIN)/python -m bench.logsize
 
 docs: install
 	$(BIN)/python -m services.docs
