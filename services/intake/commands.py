@@ -22,8 +22,8 @@ from libs.platform.configuration import definitions
 from libs.platform.database import reading
 from libs.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.intake.domain import tickets
-from services.intake.domain.tickets import TicketState, evolve
-from services.intake.handlers import find_ticket
+from services.intake.domain.tickets import TicketState
+from services.intake.handlers import find_ticket, load_ticket
 
 Command = (
     tickets.Assign
@@ -99,10 +99,7 @@ def _load(
     conn: Connection, store: EventStore, number: str, agent: Agent, field: str | None = None
 ) -> Loaded:
     stream_id = find_ticket(conn, number)
-    state = TicketState()
-    if stream_id is not None:
-        for event in store.read_stream(stream_id, conn=conn):
-            state = evolve(state, event.type, event.data, event.version)
+    state = load_ticket(conn, store, stream_id) if stream_id is not None else TicketState()
     # Another department's ticket is reported as missing, as the query service does.
     if stream_id is None or not state.exists or not agent.can_see_department(state.department_id):
         raise NotFound(f"ticket {number} not found", **({"field": field} if field else {}))

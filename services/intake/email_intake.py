@@ -133,17 +133,8 @@ class Intake:
         return None
 
     def _follow(self, conn: Connection, stream: str) -> tuple[str, TicketState] | None:
-        for _ in range(10):  # a merge chain longer than this is a data error: stop following
-            state = _load(conn, self.store, stream)
-            if not state.exists or state.rejected:
-                return None
-            if state.merged_into is None:
-                return stream, state
-            parent = handlers.find_ticket(conn, state.merged_into)
-            if parent is None:
-                return stream, state
-            stream = parent
-        return None
+        stream, state = handlers.follow_merges(conn, self.store, stream)
+        return (stream, state) if state.exists and not state.rejected else None
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -189,7 +180,7 @@ class Intake:
         )
         new_events += _collaborators_added(joining)
         new_events += _refused_attachment_notes(email)
-        self.store.append(stream, self._stamped(new_events, email), state.version, conn=conn)
+        self.store.append(stream, self._stamped(new_events), state.version, conn=conn)
         _remember(conn, self.store, email.message_id, state.ticket_id, entry_id)
         log.info("email %s appended to ticket %s", email.message_id, state.number)
         return MailOutcome("appended", state.number)
@@ -264,7 +255,7 @@ class Intake:
             if ticket_id is None:
                 continue
             stream = f"ticket-{ticket_id}"
-            state = _load(conn, self.store, stream)
+            state = handlers.load_ticket(conn, self.store, stream)
             if not state.exists:
                 continue
             assert state.ticket_id is not None
@@ -283,7 +274,7 @@ class Intake:
                     "autorespond": False,
                 },
             )
-            self.store.append(stream, self._stamped([note], email), state.version, conn=conn)
+            self.store.append(stream, self._stamped([note]), state.version, conn=conn)
             _remember(conn, self.store, email.message_id, state.ticket_id, entry_id)
             return MailOutcome("noted", state.number)
         return _refuse(
@@ -294,7 +285,7 @@ class Intake:
             record=(conn, self.store),
         )
 
-    def _stamped(self, new_events: list[NewEvent], email: ParsedEmail) -> list[NewEvent]:
+    def _stamped(self, new_events: list[NewEvent]) -> list[NewEvent]:
         return [replace(e, metadata={"actor": f"email:{self.channel}"}) for e in new_events]
 
 
@@ -363,20 +354,13 @@ def _number(conn: Connection, ticket_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _load(conn: Connection, store: EventStore, stream: str) -> TicketState:
-    state = TicketState()
-    for event in store.read_stream(stream, conn=conn):
-        state = tickets.evolve(state, event.type, event.data, event.version)
-    return state
-
-
 def _open_tickets(conn: Connection, store: EventStore, email: str) -> int:
     ticket_ids = conn.execute(
         select(requester_tickets.c.ticket_id).where(requester_tickets.c.email == email.lower())
     ).scalars()
     count = 0
     for ticket_id in ticket_ids:
-        state = _load(conn, store, f"ticket-{ticket_id}")
+        state = handlers.load_ticket(conn, store, f"ticket-{ticket_id}")
         count += state.exists and not state.rejected and state.state == tickets.OPEN
     return count
 

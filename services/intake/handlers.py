@@ -152,6 +152,30 @@ def store_attachment(
     }
 
 
+# A merge chain longer than this is a data error; following stops there.
+MAX_MERGE_HOPS = 10
+
+
+def load_ticket(conn: Connection, store: EventStore, stream: str) -> TicketState:
+    """A ticket's state from its stream (an empty state if the stream does not exist)."""
+    state = TicketState()
+    for event in store.read_stream(stream, conn=conn):
+        state = tickets.evolve(state, event.type, event.data, event.version)
+    return state
+
+
+def follow_merges(conn: Connection, store: EventStore, stream: str) -> tuple[str, TicketState]:
+    """The ticket's stream and state, or once merged, its parent's: mail and events sent to a
+    merged ticket belong to the ticket it was merged into."""
+    state = load_ticket(conn, store, stream)
+    for _ in range(MAX_MERGE_HOPS):
+        parent = find_ticket(conn, state.merged_into) if state.merged_into else None
+        if parent is None:
+            break
+        stream, state = parent, load_ticket(conn, store, parent)
+    return stream, state
+
+
 def find_ticket(conn: Connection, number: str) -> str | None:
     """The ticket's stream id for a number, from intake's own table."""
     ticket_id = conn.execute(

@@ -25,17 +25,17 @@ from services.intake.adapters.tables import event_correlations, idempotency_keys
 from services.intake.domain import cloudevents
 from services.intake.domain.cloudevents import CloudEvent, EventMapping, EventRefused, Rendered
 from services.intake.domain.mail.rules import Placement
-from services.intake.domain.tickets import TicketState, evolve, stream_id
+from services.intake.domain.tickets import stream_id
 from services.intake.handlers import (
     RetryWon,
     allocate_number,
     claim_idempotency_key,
     create_ticket,
     find_ticket,
+    follow_merges,
 )
 
 log = logging.getLogger(__name__)
-MAX_MERGE_HOPS = 10
 ATTEMPTS = 3
 
 
@@ -120,7 +120,7 @@ def _apply(
         # Read the ticket under the append lock the append takes anyway: events of one alert
         # arriving together then queue instead of failing on each other's stream version.
         store.lock_appends(conn)
-        where, state = _follow_merges(conn, store, stream_id(uuid.UUID(pointed)))
+        where, state = follow_merges(conn, store, stream_id(uuid.UUID(pointed)))
         place = cloudevents.placement(
             state,
             department_status=_status(conn, store, "department", state.department_id),
@@ -191,24 +191,6 @@ def _point(
     )
     if moved.rowcount != 1:
         raise _CorrelationMoved
-
-
-def _follow_merges(conn: Connection, store: EventStore, where: str) -> tuple[str, TicketState]:
-    """The ticket's stream and state, or its merge target's once merged."""
-    state = _load(conn, store, where)
-    for _ in range(MAX_MERGE_HOPS):
-        parent = find_ticket(conn, state.merged_into) if state.merged_into else None
-        if parent is None:
-            break
-        where, state = parent, _load(conn, store, parent)
-    return where, state
-
-
-def _load(conn: Connection, store: EventStore, where: str) -> TicketState:
-    state = TicketState()
-    for event in store.read_stream(where, conn=conn):
-        state = evolve(state, event.type, event.data, event.version)
-    return state
 
 
 def _status(conn: Connection, store: EventStore, thing: str, thing_id: int | None) -> str | None:
