@@ -219,7 +219,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "multipart_report_emails/report_422.eml": {  # Action: delayed
         "bounce": False,
         "auto_reply": True,
-        "bounced_message_ids": (),
+        "delivery_report": True,
+        "bounced_message_ids": (
+            "<15655788.13.1200472642578.JavaMail.Administrator@mail.ttttt.com.au>",
+        ),
         "body_has": "THIS IS A WARNING MESSAGE ONLY",
     },
     "multipart_report_emails/multipart_report_multiple_status.eml": {

@@ -346,7 +346,13 @@ def test_a_delayed_delivery_report_is_an_auto_reply_not_a_bounce() -> None:
     email = parse(delivery_report("delayed", ORIGINAL))
     assert email.auto_reply is True
     assert email.bounce is False
-    assert email.bounced_message_ids == ()
+    # Still a delivery report: it opens no ticket, and names the message it is about.
+    assert email.delivery_report is True
+    assert email.bounced_message_ids[0] == "<reply-2@desk.example>"
+
+
+def test_ordinary_mail_is_no_delivery_report() -> None:
+    assert parse(mail("Subject: hello")).delivery_report is False
 
 
 # --- bodies -------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ class ParsedEmail:
     refused_attachments: tuple[RefusedAttachment, ...] = ()
     priority: str | None = None  # low | normal | high | emergency, from X-Priority etc.
     auto_reply: bool = False  # Auto-Submitted, Precedence bulk/junk/list, X-Autoreply, ...
-    bounce: bool = False  # a delivery status report or a header-identified bounce
+    bounce: bool = False  # a failed delivery: a DSN saying so, or a header-identified bounce
+    # Any delivery status report (a delay warning too): it never opens a ticket.
+    delivery_report: bool = False
     # For a bounce: the Message-IDs (and References) of the message that bounced.
     bounced_message_ids: tuple[str, ...] = ()
     # Problems the parser worked around (bad charset, broken MIME); logged, never raised.

@@ -917,7 +917,7 @@ def _parse(raw: bytes, limit: int) -> ParsedEmail:
     bounce = "failed" in content.delivery_actions if dsn else _bounce_headers(headers, subject)
     auto_reply = dsn or _auto_reply_headers(headers, subject)
     bounced_ids: list[str] = []
-    if bounce:  # a bounce without a structured report often quotes the original's headers
+    if bounce or dsn:  # a bounce without a structured report often quotes the original's headers
         quoted = (_message_id(i) for i in _QUOTED_MESSAGE_ID.findall(content.body))
         bounced_ids = content.original_ids or list(dict.fromkeys(i for i in quoted if i))
     delivered_to = outer_envelope.mailboxes("Delivered-To") if outer is not message else []
@@ -939,6 +939,7 @@ def _parse(raw: bytes, limit: int) -> ParsedEmail:
         priority=_priority(envelope),
         auto_reply=auto_reply,
         bounce=bounce,
+        delivery_report=dsn or bounce,
         bounced_message_ids=tuple(_clean(i) for i in bounced_ids),
         defects=tuple(defects),
     )

@@ -46,10 +46,7 @@ def subject_numbers(subject: str, pattern: re.Pattern[str]) -> list[str]:
 
 def is_delivery_report(email: ParsedEmail) -> bool:
     """Bounces, and any delivery status report (a delay warning too), never open a ticket."""
-    content_type = email.headers.get("Content-Type", "").lower()
-    return email.bounce or "report-type=delivery-status" in content_type.replace(" ", "").replace(
-        '"', ""
-    )
+    return email.bounce or email.delivery_report
 
 
 def reply_candidates(email: ParsedEmail) -> list[str]:
