@@ -370,3 +370,21 @@ def test_every_corpus_email_becomes_a_ticket_a_message_or_a_refusal_with_a_reaso
         if name.startswith("multipart_report_emails/"):
             assert outcome.action in ("refused", "noted", "duplicate"), name
             assert outcome.action != "duplicate" or outcome.number is None, name
+
+
+def test_mail_to_a_merged_ticket_goes_to_the_ticket_it_was_merged_into(desk: Desk) -> None:
+    parent = desk.receive(compose(message_id="<parent@x.org>")).number or ""
+    child = desk.receive(compose(message_id="<child@x.org>", subject="Also broken")).number or ""
+    store = desk.platform.store
+    parent_created = desk.events(parent)[0][1]
+    child_stream = next(
+        e.stream_id for e in store.read_all(0, 100_000) if e.data.get("number") == child
+    )
+    by = {"kind": "agent", "id": 1, "name": "A", "email": None}
+    merged = {"into_ticket_id": parent_created["ticket_id"], "into_number": parent, "by": by}
+    store.append(child_stream, [NewEvent("TicketMerged", merged)], ANY_VERSION)
+
+    by_header = desk.receive(compose(in_reply_to="<child@x.org>", body="More."))
+    by_number = desk.receive(compose(subject=f"Re: [#{child}] Also broken", body="Still."))
+    assert by_header == by_number == MailOutcome("appended", parent)
+    assert "MessageAppended" not in desk.types(child)

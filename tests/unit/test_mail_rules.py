@@ -59,6 +59,12 @@ def test_replies_go_to_reply_to_when_the_sender_set_one() -> None:
     assert rules.requester(mail(reply_to=other)) == other
 
 
+def test_an_address_a_ticket_could_not_store_is_not_a_requester() -> None:
+    unusable = Mailbox("xxxxx@xxxxx")  # no dot in the domain (corpus mime_emails/raw_email11)
+    assert rules.requester(mail(reply_to=unusable)) == Mailbox("ada@example.com", "Ada")
+    assert rules.requester(mail(sender=unusable)) is None
+
+
 @pytest.mark.parametrize(
     ("address", "banned"),
     [

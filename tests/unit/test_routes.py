@@ -65,11 +65,13 @@ def route(
     topics: dict[int, HelpTopic] | None = None,
     departments: dict[int, Department] | None = None,
     autorespond: bool = True,
+    requested_department: int | None = None,
     **outcome: Any,
 ) -> Route:
     result = route_new_ticket(
         requested_priority=requested_priority,
         requested_topic_id=requested_topic,
+        requested_department_id=requested_department,
         topics=TOPICS if topics is None else topics,
         departments=DEPARTMENTS if departments is None else departments,
         outcome=Outcome(**outcome) if outcome else None,
@@ -91,6 +93,16 @@ def test_help_topic_gives_its_department_priority_and_plan() -> None:
         assign=ROUND_ROBIN_RULE,
         assign_reason="department auto-assignment",
     )
+
+
+def test_the_receiving_address_department_comes_after_a_filter_and_before_the_topic() -> None:
+    # Mail to sales@ with the Support topic: the address decides, the topic still gives its plan.
+    emailed = route(requested_topic=11, requested_department=2)
+    assert (emailed.department_id, emailed.help_topic_id, emailed.sla_plan_id) == (2, 11, 6)
+    assert route(requested_topic=11, requested_department=2, department_id=3).department_id == 3
+    # An archived or disabled receiving department is passed over, as a filter's would be.
+    assert route(requested_topic=11, requested_department=4).department_id == 1
+    assert route(requested_department=5).department_id == 3
 
 
 def test_no_topic_and_no_filter_goes_to_the_default_department_at_normal_priority() -> None:
