@@ -28,7 +28,8 @@ from bench.report import (
     warn,
 )
 from bench.stats import fmt, fmt_dist
-from tests.support.servers import PostgresDatabase, TansuBroker
+from tests.support.kafka_broker import KafkaBroker
+from tests.support.servers import PostgresDatabase
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 INTAKE_TARGET = 0.40  # intake tickets/s >= 40% of raw single-connection INSERT+COMMIT rows/s
@@ -86,15 +87,15 @@ def run_raw(plan: Plan, workdir: Path, modes: list[str], monitor: CpuMonitor) ->
             )
             say_cpu("", result["cpu"], "    ")
     if "kafka" in modes:
-        with TansuBroker(log_dir=workdir) as broker:
-            monitor.broker_ports.add(broker.port)
+        with KafkaBroker(log_dir=workdir) as broker:
+            monitor.brokers.add(broker.marker)
             broker.create_topics(["bench.raw"], partitions=3)
             phase = monitor.phase()
             result = broker_produce_rate(broker.bootstrap, "bench.raw", plan.broker_messages)
             result["cpu"] = phase.finish()
             raw["broker_produce"] = result
             say(
-                f"  Tansu produce (kafka-python, acks=all, idempotent, {result['value_bytes']} B), "
+                f"  Apache Kafka produce (kafka-python, acks=all, idempotent, {result['value_bytes']} B), "
                 f"{result['messages']} msgs: {fmt(result['messages_per_s'])} msgs/s "
                 f"({result['mb_per_s']} MB/s, {result['seconds']:.2f} s)"
             )
@@ -249,7 +250,7 @@ def summary(results: dict[str, Any]) -> None:
             )
     if "broker_produce" in raw:
         say(
-            f"  raw Tansu produce (acks=all, idemp.) : "
+            f"  raw Kafka produce (acks=all, idemp.) : "
             f"{fmt(raw['broker_produce']['messages_per_s'])} msgs/s"
         )
     width = 14

@@ -18,8 +18,9 @@ from bench.intake import post_ticket, ticket_payload, wait_until_due
 from bench.procstat import CpuMonitor
 from bench.report import say
 from libs.events.catalog import all_topics
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.platform import Deployment, start_distributed, start_embedded
-from tests.support.servers import PostgresDatabase, TansuBroker
+from tests.support.servers import PostgresDatabase
 
 MODES = ("embedded", "kafka")
 
@@ -61,7 +62,7 @@ def _guarded(start: Callable[[], Deployment]) -> Deployment:
 class Running:
     deployment: Deployment
     database: PostgresDatabase | None = None
-    broker: TansuBroker | None = None
+    broker: KafkaBroker | None = None
 
 
 @contextlib.contextmanager
@@ -70,7 +71,7 @@ def running(mode: str, workdir: Path) -> Iterator[Running]:
     (database, broker, processes) is stopped on exit, also on errors."""
     workdir.mkdir(parents=True, exist_ok=True)
     database: PostgresDatabase | None = None
-    broker: TansuBroker | None = None
+    broker: KafkaBroker | None = None
     with contextlib.ExitStack() as stack:
         if mode == "embedded":
             deployment = _guarded(lambda: start_embedded(workdir))
@@ -78,8 +79,8 @@ def running(mode: str, workdir: Path) -> Iterator[Running]:
             database = PostgresDatabase(log_dir=workdir)
             database.create()
             stack.callback(database.drop)
-            broker = TansuBroker(log_dir=workdir)
-            stack.callback(broker.stop)
+            broker = KafkaBroker(log_dir=workdir)
+            stack.callback(broker.discard)
             broker.start()
             broker.create_topics(all_topics(), partitions=3)
             deployment = _guarded(
@@ -113,7 +114,7 @@ def warmed_up(
         if stack.database is not None:
             monitor.databases.add(stack.database.name)
         if stack.broker is not None:
-            monitor.broker_ports.add(stack.broker.port)
+            monitor.brokers.add(stack.broker.marker)
         time.sleep(settle_s)
         warm = warm_up(deployment, warmup_tickets, f"{mode}-warmup")
         say(

@@ -265,7 +265,7 @@ def startup_costs(runs: int, workdir: Path) -> dict[str, Any]:
 def wait_quiet(monitor: CpuMonitor, plan: Plan) -> dict[str, Any]:
     """Wait until the deployment's background work (routing, SLA, notifications, projections
     of the last phase) is done, so it does not run into the next phase's figure."""
-    ours = {*monitor.roots.values(), "postgres", "tansu"}
+    ours = {*monitor.roots.values(), "postgres", "kafka"}
     ours |= {f"{name}/child" for name in monitor.roots.values()}
     began = time.perf_counter()
     busy = 0.0

@@ -3,7 +3,7 @@
 Processes are labelled: a Deskstream service and its descendants by the service name (the
 query service's spawned projector as ``query/child``), PostgreSQL backends serving the
 benchmark's own databases as ``postgres``, PostgreSQL's shared background processes as
-``postgres/shared``, the benchmark's own broker as ``tansu``, this client as ``bench client``,
+``postgres/shared``, the benchmark's own broker as ``kafka``, this client as ``bench client``,
 and everything else (other users of this machine) as ``other``. A sampler thread reads /proc
 every 0.2 s so that short-lived processes (a connection's backend) are counted up to their
 last sample. Results are cores busy: 1.0 = one core fully used for the whole phase.
@@ -64,7 +64,7 @@ class CpuMonitor:
     def __init__(self) -> None:
         self.roots: dict[int, str] = {}
         self.databases: set[str] = set()
-        self.broker_ports: set[int] = set()
+        self.brokers: set[str] = set()  # KafkaBroker.marker of the benchmark's own brokers
 
     def phase(self) -> CpuPhase:
         return CpuPhase(self)
@@ -86,9 +86,9 @@ class CpuMonitor:
                 return "postgres"
             # A backend of someone else's database is theirs; the rest is shared machinery.
             return OTHER if "127.0.0.1(" in cmdline or "[local]" in cmdline else "postgres/shared"
-        if "tansu" in comm:
+        if comm == "java":
             cmdline = _cmdline(pid)
-            return "tansu" if any(f":{p} " in cmdline for p in self.broker_ports) else OTHER
+            return "kafka" if any(marker in cmdline for marker in self.brokers) else OTHER
         return OTHER
 
 

@@ -63,8 +63,9 @@ from libs.platform.database import make_engine
 from services import migrations
 from services.sla.adapters.tables import sla_tickets
 from services.sla.timer import OverdueTimer
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.platform import ROOT, Deployment, Process, base_env
-from tests.support.servers import PostgresDatabase, TansuBroker, free_port, log_tail
+from tests.support.servers import PostgresDatabase, free_port, log_tail
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sla-latest.json"
 PIPELINE_RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -593,11 +594,11 @@ def run_sla(plan: Plan, workdir: Path, monitor: CpuMonitor, results: dict[str, A
             f"(tracemalloc): {fmt(mb(memory['bytes']), ' MB')} ({memory['bytes_per_entry']} B/entry)"
         )
 
-        broker = TansuBroker(log_dir=workdir)
-        stack.callback(broker.stop)
+        broker = KafkaBroker(log_dir=workdir)
+        stack.callback(broker.discard)
         broker.start()
         broker.create_topics(all_topics(), partitions=3)
-        monitor.broker_ports.add(broker.port)
+        monitor.brokers.add(broker.marker)
         env = base_env(
             database_url=database.url,
             kafka_bootstrap=broker.bootstrap,

@@ -20,7 +20,8 @@ from services import migrations
 from services.embedded import embedded_app
 from services.platform import Platform
 from tests.support.desk import desk_settings, open_platform
-from tests.support.servers import Dovecot, MotoS3, PostgresDatabase, SmtpSink, TansuBroker
+from tests.support.kafka_broker import KafkaBroker
+from tests.support.servers import Dovecot, PostgresDatabase, SmtpSink
 
 
 @pytest.fixture
@@ -88,30 +89,16 @@ ALL_TOPICS = all_topics()
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[TansuBroker]:
-    """A fresh in-memory Kafka-protocol broker per test: topics and groups never leak."""
-    kafka = TansuBroker(log_dir=tmp_path)
+def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A fresh Apache Kafka node per test, with every topic: topics and groups never leak. Its
+    data lives in tmp_path, so it survives kill -9 and restart like a production broker."""
+    kafka = KafkaBroker(log_dir=tmp_path)
     kafka.start()
-    kafka.create_topics(ALL_TOPICS, partitions=3)
     try:
-        yield kafka
-    finally:
-        kafka.stop()
-
-
-@pytest.fixture
-def durable_broker(tmp_path: Path) -> Iterator[TansuBroker]:
-    """A broker on S3 storage (local moto server) that survives kill -9 and restart."""
-    s3 = MotoS3(log_dir=tmp_path)
-    s3.start()
-    kafka = TansuBroker(s3, log_dir=tmp_path)
-    try:
-        kafka.start()
         kafka.create_topics(ALL_TOPICS, partitions=3)
         yield kafka
     finally:
-        kafka.stop()
-        s3.stop()
+        kafka.discard()
 
 
 @pytest.fixture(scope="session")

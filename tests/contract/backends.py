@@ -14,7 +14,7 @@ from libs.events.kafka import KafkaSubscriber, Relay, consumer_options, make_pro
 from libs.events.store import EventStore
 from libs.events.subscription import Subscription
 from libs.events.tables import subscription_checkpoints
-from tests.support.servers import TansuBroker
+from tests.support.kafka_broker import KafkaBroker
 
 
 class EmbeddedBackend:
@@ -50,7 +50,7 @@ class EmbeddedBackend:
 class KafkaBackend:
     name = "kafka"
 
-    def __init__(self, store: EventStore, broker: TansuBroker) -> None:
+    def __init__(self, store: EventStore, broker: KafkaBroker) -> None:
         self.store = store
         self.broker = broker
         self.relay = Relay(store, self.producer)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.platform import Deployment, start_distributed, start_embedded
-from tests.support.servers import SmtpSink, TansuBroker
+from tests.support.servers import SmtpSink
 
 
 @pytest.fixture(params=["embedded", "distributed"])
@@ -23,7 +24,7 @@ def deployment(
     if request.param == "embedded":
         running = start_embedded(tmp_path, smtp_url=smtp.url)
     else:
-        broker: TansuBroker = request.getfixturevalue("broker")
+        broker: KafkaBroker = request.getfixturevalue("broker")
         running = start_distributed(
             tmp_path,
             database_url=str(request.getfixturevalue("postgres_url")),

@@ -34,7 +34,7 @@ from services.routing import handlers as routing_handlers
 from services.sla import handlers as sla_handlers
 from services.sla.timer import OverdueTimer
 from tests.support.desk import build_platform, desk_settings
-from tests.support.servers import TansuBroker
+from tests.support.kafka_broker import KafkaBroker
 
 # Monday 5 January 2026, 09:00 UTC (10:00 in Berlin).
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -47,7 +47,7 @@ SUBSCRIPTIONS: dict[str, Callable[[], Any]] = {
 
 
 class Desk:
-    def __init__(self, backend: str, database_url: str, tmp_path: Path, broker: TansuBroker | None):
+    def __init__(self, backend: str, database_url: str, tmp_path: Path, broker: KafkaBroker | None):
         self.backend = backend
         self.broker = broker
         self.clock = FakeClock(START)

