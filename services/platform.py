@@ -13,6 +13,7 @@ from libs.events.store import EventStore
 from libs.events.types import CATALOG
 from libs.platform.database import make_engine, reading
 from libs.platform.settings import Settings
+from libs.platform.throttle import FailureLedger, Policy
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -35,6 +36,14 @@ class Platform:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def auth_ledger(self) -> FailureLedger:
+        """Failed authentications per client address, for one HTTP app (RELIABILITY.md S12)."""
+        s = self.settings
+        policy = Policy(
+            s.auth_failure_limit, s.auth_failure_window_s, s.auth_lockout_s, s.auth_lockout_max_s
+        )
+        return FailureLedger(policy, self.clock, s.auth_tracked_addresses)
 
     def readiness(self) -> dict[str, Any]:
         checks = {
@@ -85,7 +94,10 @@ class Platform:
 
 def install(app: Flask, platform: Platform) -> None:
     # Flask is imported by the HTTP entrypoints; the CLI's one-shot commands do without it.
+    from libs.platform.auth_guard import install_auth_guard
+
     app.extensions["deskstream"] = platform
+    install_auth_guard(app, platform.auth_ledger())
 
 
 def current_platform() -> Platform:

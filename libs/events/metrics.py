@@ -36,4 +36,30 @@ CONSUMER_LAG = Gauge(
     "Events between the newest available and the subscription's position.",
     ["subscription"],
 )
+SUBSCRIPTION_STUCK_SINCE = Gauge(
+    "deskstream_subscription_stuck_since",
+    "Unix time of the first of a run of failed attempts on the same work (0 while it flows); "
+    "past the runner's limit /readyz reports the subscription as stuck.",
+    ["subscription"],
+)
+SUBSCRIPTION_ATTEMPTS = Gauge(
+    "deskstream_subscription_attempts",
+    "Failed attempts in a row on the same work (0 while it flows).",
+    ["subscription"],
+)
 RELAY_LAG = Gauge("deskstream_relay_lag", "Store positions not yet published to Kafka.")
+# Credential guessing (RELIABILITY.md S12), on every HTTP service; the label is the kind of
+# credential, never the address or key (unbounded, and the key is a secret).
+AUTH_FAILURES = Counter(
+    "deskstream_auth_failures",
+    "Requests refused because the API key or agent token they presented is wrong.",
+    ["credential"],
+)
+AUTH_LOCKOUTS = Counter(
+    "deskstream_auth_lockouts",
+    "Client addresses locked out after too many failed authentications (alert on any).",
+)
+AUTH_THROTTLED = Counter(
+    "deskstream_auth_throttled",
+    "Requests with credentials refused with 429 while their client address was locked out.",
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -111,6 +112,14 @@ def _split(key: str, kind: str) -> str | None:
     if len(parts) != 3 or parts[0] != f"ds{kind}" or len(parts[1]) != 8:
         return None
     return parts[1]
+
+
+def credential_prefix(key: str | None) -> str | None:
+    """The public prefix of a key or token in our format (all a log may show of it), else None."""
+    parts = (key or "").split("_", 2)
+    if len(parts) == 3 and parts[0] in ("dsk", "dst") and re.fullmatch("[0-9a-f]{8}", parts[1]):
+        return parts[1]
+    return None
 
 
 def create_api_key(

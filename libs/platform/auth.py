@@ -1,4 +1,7 @@
-"""Who is calling: API keys (X-API-Key) for integrations, bearer tokens for agents."""
+"""Who is calling: API keys (X-API-Key) for integrations, bearer tokens for agents.
+
+A wrong credential raises `BadCredentials` (counted and throttled per address); a missing one
+is a plain `Unauthorized`, since nothing was guessed."""
 
 from __future__ import annotations
 
@@ -6,14 +9,17 @@ from sqlalchemy import Engine
 
 from libs.platform import access
 from libs.platform.database import reading
-from libs.platform.errors import Forbidden, Unauthorized
+from libs.platform.errors import BadCredentials, Forbidden, Unauthorized
 
 
 def require_api_key(engine: Engine, key: str | None, remote_ip: str | None) -> access.ApiKey:
     with reading(engine) as conn:
         api_key = access.verify_api_key(conn, key)
     if api_key is None:
-        raise Unauthorized("Valid API key required")
+        if not key:
+            raise Unauthorized("Valid API key required")
+        prefix = access.credential_prefix(key)
+        raise BadCredentials("Valid API key required", credential="api_key", prefix=prefix)
     if not api_key.allows(remote_ip):
         raise Forbidden("API key not authorized from this source IP")
     if not api_key.can_create_tickets:
@@ -24,9 +30,13 @@ def require_api_key(engine: Engine, key: str | None, remote_ip: str | None) -> a
 def require_agent(engine: Engine, authorization: str | None) -> access.Agent:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("an agent token is required (Authorization: Bearer <token>)")
+        message = "an agent token is required (Authorization: Bearer <token>)"
+        if not authorization:
+            raise Unauthorized(message)
+        raise BadCredentials(message, credential="agent_token", prefix=None)  # other schemes
     with reading(engine) as conn:
         agent = access.verify_agent_token(conn, token.strip())
     if agent is None:
-        raise Unauthorized("invalid agent token")
+        prefix = access.credential_prefix(token.strip())
+        raise BadCredentials("invalid agent token", credential="agent_token", prefix=prefix)
     return agent

@@ -25,6 +25,16 @@ class Unauthorized(DeskstreamError):
     code = "unauthorized"
 
 
+class BadCredentials(Unauthorized):
+    """An API key or agent token was presented and is wrong: logged with `prefix` only,
+    counted, and throttled per client address (libs.platform.auth_guard)."""
+
+    def __init__(self, message: str, *, credential: str, prefix: str | None) -> None:
+        super().__init__(message)
+        self.credential = credential  # api_key | agent_token (a metric label)
+        self.prefix = prefix  # the public part of a well-formed key, else None
+
+
 class Forbidden(DeskstreamError):
     status = 403
     code = "forbidden"

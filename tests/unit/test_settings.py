@@ -96,3 +96,23 @@ def test_with_data_dir_relocates_sqlite_only(tmp_path: Path) -> None:
 
     postgres = Settings(database_url="postgresql+psycopg://db/x").with_data_dir(tmp_path)
     assert postgres.database_url == "postgresql+psycopg://db/x"
+
+
+def test_credential_guessing_limits_are_read_and_zero_turns_locking_off() -> None:
+    settings = Settings.from_env(
+        {
+            "DESKSTREAM_AUTH_FAILURE_LIMIT": "0",
+            "DESKSTREAM_AUTH_FAILURE_WINDOW_S": "120",
+            "DESKSTREAM_AUTH_LOCKOUT_S": "5",
+            "DESKSTREAM_AUTH_LOCKOUT_MAX_S": "900",
+            "DESKSTREAM_AUTH_TRACKED_ADDRESSES": "500",
+        }
+    )
+    assert (
+        settings.auth_failure_limit,
+        settings.auth_failure_window_s,
+        settings.auth_lockout_s,
+        settings.auth_lockout_max_s,
+        settings.auth_tracked_addresses,
+    ) == (0, 120, 5, 900, 500)
+    assert Settings.from_env({}).auth_failure_limit == 10

@@ -23,7 +23,9 @@ def landing() -> Response:
 
 
 def create_app(platform: Platform) -> Flask:
-    app = create_base_app("gateway", platform.readiness())
+    app = create_base_app(
+        "gateway", platform.readiness(), trusted_proxies=platform.settings.trusted_proxies
+    )
     install(app, platform)
     app.register_blueprint(bp)
     return app
