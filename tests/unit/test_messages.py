@@ -13,7 +13,6 @@ import pytest
 from libs.platform.message_ids import ticket_of
 from services.notify.domain.messages import (
     TicketSummary,
-    clean_header,
     message_id,
     new_ticket_autoresponse,
 )
@@ -29,7 +28,7 @@ def compose(ticket: TicketSummary, helpdesk_name: str = "Deskstream Support") ->
         helpdesk_name=helpdesk_name,
         msg_id="<abc@deskstream.example>",
         sent_at=SENT_AT,
-    )
+    ).message
 
 
 def on_the_wire(message: EmailMessage) -> EmailMessage:
@@ -114,20 +113,6 @@ def test_missing_requester_name_greets_generically() -> None:
 
     assert parsed["To"].addresses[0].addr_spec == "ada@example.com"
     assert "Dear there," in parsed.get_content()
-
-
-@pytest.mark.parametrize(
-    ("raw", "clean"),
-    [
-        ("a\r\nb", "a b"),
-        ("  a \n\n b  ", "a b"),
-        ("\r\n", ""),
-        (None, ""),
-        ("plain", "plain"),
-    ],
-)
-def test_clean_header(raw: str | None, clean: str) -> None:
-    assert clean_header(raw) == clean
 
 
 BASE = ("6f1e4d1c-0000-4000-8000-000000000001", "ada@example.com", "new_ticket", "desk.example")

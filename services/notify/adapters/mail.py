@@ -1,4 +1,7 @@
-"""Delivery: SMTP (smtp://, smtps://, smtp+starttls://) or the maildrop folder."""
+"""Delivery: SMTP (smtp://, smtps://, smtp+starttls://) or the maildrop folder.
+
+The SMTP envelope is the Outgoing's validated addresses: smtplib never reads recipients back
+out of the headers (RELIABILITY.md S5)."""
 
 from __future__ import annotations
 
@@ -6,16 +9,16 @@ import os
 import re
 import smtplib
 import ssl
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from libs.events.subscription import TransientError
+from services.notify.domain.messages import Outgoing
 
 
 class Mailer(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, outgoing: Outgoing) -> None: ...
 
 
 class SmtpMailer:
@@ -30,7 +33,7 @@ class SmtpMailer:
         self.password = unquote(parsed.password) if parsed.password else None
         self.timeout = timeout
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, outgoing: Outgoing) -> None:
         try:
             if self.scheme == "smtps":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -43,7 +46,9 @@ class SmtpMailer:
                     client.starttls(context=ssl.create_default_context())
                 if self.username:
                     client.login(self.username, self.password or "")
-                client.send_message(message)
+                client.send_message(
+                    outgoing.message, from_addr=outgoing.sender, to_addrs=list(outgoing.recipients)
+                )
         except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as exc:
             raise TransientError(f"SMTP {self.host}:{self.port} unavailable: {exc}") from exc
         except smtplib.SMTPResponseException as exc:
@@ -58,7 +63,8 @@ class MaildropMailer:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, outgoing: Outgoing) -> None:
+        message = outgoing.message
         self.directory.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9@._-]", "", str(message["Message-ID"])) or "message"
         target = self.directory / f"{name}.eml"

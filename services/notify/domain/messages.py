@@ -1,16 +1,23 @@
-"""Outgoing messages, composed without I/O. Header values are stripped of CR/LF first, so no
-ticket field can inject a header or a recipient."""
+"""Outgoing messages, composed without I/O. Every header built from data goes through
+domain/headers.py (plain text, encoded on output, never re-parsed) and the SMTP envelope is the
+validated addresses themselves, never read back from the headers (RELIABILITY.md S5)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from libs.platform.message_ids import signed_message_id
+from services.notify.domain.headers import (
+    header_text,
+    identifier,
+    mailbox,
+    safe_address,
+    unstructured,
+)
 
 NAMESPACE = uuid.UUID("6d1c3a52-3f0e-4c55-9b1a-4f1a2d6c7e01")
 
@@ -21,6 +28,15 @@ class TicketSummary:
     subject: str
     requester_email: str
     requester_name: str | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message and its envelope: MAIL FROM `sender`, RCPT TO exactly `recipients`."""
+
+    message: EmailMessage
+    sender: str
+    recipients: tuple[str, ...]
 
 
 def message_id(
@@ -40,27 +56,25 @@ def message_id(
     return signed_message_id(ticket_id, token.hex, domain, secret)
 
 
-def clean_header(value: str | None) -> str:
-    return " ".join((value or "").replace("\r", " ").replace("\n", " ").split())
-
-
 def _automatic_reply(
     sender: tuple[str | None, str],
     recipient: tuple[str | None, str],
     subject: str,
     msg_id: str,
     sent_at: datetime,
-) -> EmailMessage:
-    """The headers every automatic answer carries; names and addresses lose CR/LF first."""
+) -> Outgoing:
+    """The headers every automatic answer carries, each from headers.py; an address that is
+    not one plain addr-spec raises UnsafeAddress before anything is built."""
+    from_address, to_address = safe_address(sender[1]), safe_address(recipient[1])
     message = EmailMessage()
-    message["From"] = Address(clean_header(sender[0]), addr_spec=clean_header(sender[1]))
-    message["To"] = Address(clean_header(recipient[0]), addr_spec=clean_header(recipient[1]))
-    message["Subject"] = subject
-    message["Message-ID"] = msg_id
+    message["From"] = mailbox("From", sender[0], from_address)
+    message["To"] = mailbox("To", recipient[0], to_address)
+    message["Subject"] = unstructured("Subject", subject)
+    message["Message-ID"] = identifier("Message-ID", msg_id)
     message["Date"] = format_datetime(sent_at)
     # RFC 3834: an autoresponse must say so, so other robots never answer it (mail loops).
     message["Auto-Submitted"] = "auto-replied"
-    return message
+    return Outgoing(message, from_address, (to_address,))
 
 
 def new_ticket_autoresponse(
@@ -70,25 +84,25 @@ def new_ticket_autoresponse(
     helpdesk_name: str,
     msg_id: str,
     sent_at: datetime,
-) -> EmailMessage:
-    message = _automatic_reply(
+) -> Outgoing:
+    outgoing = _automatic_reply(
         (helpdesk_name, helpdesk_email),
         (ticket.requester_name, ticket.requester_email),
-        f"[#{ticket.number}] {clean_header(ticket.subject)}",
+        f"[#{ticket.number}] {header_text(ticket.subject)}",
         msg_id,
         sent_at,
     )
-    message["X-Deskstream-Ticket"] = ticket.number
-    name = clean_header(ticket.requester_name) or "there"
-    message.set_content(
+    outgoing.message["X-Deskstream-Ticket"] = unstructured("X-Deskstream-Ticket", ticket.number)
+    name = header_text(ticket.requester_name) or "there"
+    outgoing.message.set_content(
         f"Dear {name},\n\n"
-        f"We received your request and opened ticket #{ticket.number}:\n\n"
-        f"    {clean_header(ticket.subject)}\n\n"
+        f"We received your request and opened ticket #{header_text(ticket.number)}:\n\n"
+        f"    {header_text(ticket.subject)}\n\n"
         "An agent will get back to you as soon as possible. Reply to this email to add\n"
         "information to the ticket; keep the ticket number in the subject.\n\n"
-        f"{clean_header(helpdesk_name)}\n"
+        f"{header_text(helpdesk_name)}\n"
     )
-    return message
+    return outgoing
 
 
 def over_limit_notice(
@@ -100,20 +114,20 @@ def over_limit_notice(
     helpdesk_name: str,
     msg_id: str,
     sent_at: datetime,
-) -> EmailMessage:
-    message = _automatic_reply(
+) -> Outgoing:
+    outgoing = _automatic_reply(
         (helpdesk_name, helpdesk_email),
         (name, recipient),
-        f"Open ticket limit reached: {clean_header(subject)}",
+        f"Open ticket limit reached: {header_text(subject)}",
         msg_id,
         sent_at,
     )
-    message.set_content(
-        f"Dear {clean_header(name) or 'there'},\n\n"
+    outgoing.message.set_content(
+        f"Dear {header_text(name) or 'there'},\n\n"
         "You have reached the maximum number of open tickets, so your message\n\n"
-        f"    {clean_header(subject)}\n\n"
+        f"    {header_text(subject)}\n\n"
         "did not open a new one. Reply to one of your open tickets, or write again once an\n"
         "agent has closed one of them.\n\n"
-        f"{clean_header(helpdesk_name)}\n"
+        f"{header_text(helpdesk_name)}\n"
     )
-    return message
+    return outgoing
