@@ -56,7 +56,7 @@ def cmd_pipe(args: argparse.Namespace) -> int:
     log = logging.getLogger("deskstream.pipe")
     try:
         platform = _platform(args)
-        limit = platform.settings.max_request_bytes
+        limit = platform.settings.max_email_bytes
         raw = sys.stdin.buffer.read(limit + 1)
         if len(raw) > limit:
             log.warning("email refused: larger than %d bytes", limit)

@@ -567,28 +567,43 @@ def test_an_attached_message_is_named_after_its_subject() -> None:
     ]
 
 
-def test_a_forwarded_wrapper_is_read_as_the_inner_message() -> None:
+def test_a_wrapped_message_is_content_never_the_sender_or_the_thread() -> None:
+    """RELIABILITY S6: the MTA checked the outer From; the inner one is anybody's to forge."""
     inner = (
-        b"From: Customer <customer@example.org>\r\nTo: support@example.com\r\n"
+        b"From: Victim <victim@example.org>\r\nReply-To: victim@example.org\r\n"
+        b"To: support@example.com\r\nCc: c1@example.org\r\nMessage-ID: <inner@example.org>\r\n"
+        b"In-Reply-To: <victims-ticket@deskstream.local>\r\n"
+        b"References: <victims-ticket@deskstream.local>\r\n"
         b"Subject: Printer on fire\r\nContent-Type: text/plain\r\n\r\nIt is on fire.\r\n"
     )
     raw = mail(
         """
-        From: forwarder@example.com
+        From: Attacker <attacker@example.net>
         Delivered-To: support@example.com
-        Message-ID: <outer@example.com>
-        Subject: Fwd
+        Message-ID: <outer@example.net>
         Content-Type: message/rfc822
         """,
         inner,
     )
     email = parse(raw)
-    assert email.sender == Mailbox("customer@example.org", "Customer")
-    assert email.subject == "Printer on fire"
-    assert email.body == "It is on fire."
-    assert email.message_id == "<outer@example.com>"  # the inner message has none
+    assert email.sender == Mailbox("attacker@example.net", "Attacker")
+    assert email.reply_to is None and email.cc == ()
+    assert email.message_id == "<outer@example.net>"
+    assert email.in_reply_to == email.references == ()
     assert email.delivered_to == (Mailbox("support@example.com"),)
-    assert email.attachments == ()
+    assert email.subject == "Printer on fire"  # the outer has none: the wrapped one's, as text
+    # The wrapped message is shown, and kept as received.
+    assert email.body.startswith("---------- Forwarded message ----------\nFrom: Victim <")
+    assert email.body.endswith("To: support@example.com\n\nIt is on fire.")
+    (attached,) = email.attachments
+    assert (attached.filename, attached.content_type) == ("Printer on fire.eml", "message/rfc822")
+    assert b"From: Victim <victim@example.org>" in attached.data
+
+
+def test_a_wrapper_without_its_own_from_is_no_email_with_a_sender() -> None:
+    inner = b"From: victim@example.org\r\nSubject: Hi\r\n\r\nHello."
+    with pytest.raises(Unparseable):
+        parse(b"Subject: Fwd\r\nContent-Type: message/rfc822\r\n\r\n" + inner)
 
 
 # --- broken mail --------------------------------------------------------------------------------

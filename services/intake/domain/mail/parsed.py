@@ -57,6 +57,11 @@ class ParsedEmail:
     delivery_report: bool = False
     # For a bounce: the Message-IDs (and References) of the message that bounced.
     bounced_message_ids: tuple[str, ...] = ()
+    # A read receipt (disposition notification): a delivery report too, never a ticket.
+    read_receipt: bool = False
+    # What the content limits (MIME parts, nesting, HTML size and depth) left out or showed as
+    # text; the raw message is then attached and the ticket gets a note listing these.
+    cut: tuple[str, ...] = ()
     # Problems the parser worked around (bad charset, broken MIME); logged, never raised.
     defects: tuple[str, ...] = ()
 

@@ -24,6 +24,8 @@ from email.parser import BytesParser
 from email.policy import compat32
 from email.policy import default as default_policy
 
+from libs.events.types.fields import NAME_LENGTH
+from services.intake.domain.mail.limits import MimeLimits, cut_parts, html_depth
 from services.intake.domain.mail.parsed import (
     MailAttachment,
     Mailbox,
@@ -32,12 +34,14 @@ from services.intake.domain.mail.parsed import (
     Unparseable,
 )
 from services.intake.domain.payloads import html_to_text, sanitize_html
+from services.intake.domain.text import clean as _clean
+from services.intake.domain.text import collapse as _collapse
+from services.intake.domain.text import safe_filename as _safe_filename
 
 _PARSER = BytesParser(policy=default_policy)
 _LEGACY_PARSER = BytesParser(policy=compat32)  # its forgiving header reading, for the worst mail
 # Re-serialises an attached message/rfc822 with its headers exactly as received.
 _VERBATIM = default_policy.clone(refold_source="none", cte_type="8bit", linesep="\r\n")
-_MAX_DEPTH = 32  # MIME nesting deeper than any mail client produces is ignored, not recursed
 _MAX_DEFECTS = 25
 _MAX_CONTENT_TYPE = 16 * 1024
 # A Content-Type line (with its continuations) longer than any mail client writes.
@@ -142,7 +146,6 @@ def _decode(data: bytes, label: str | None, defects: list[str]) -> str:
 # RFC 2047 encoded words decoded (also inside quoted strings and parameters, as clients do).
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
-_WHITESPACE = re.compile(r"\s+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -203,15 +206,6 @@ def _decode_words(value: str, defects: list[str]) -> str:
 
 def _header_text(raw: str, charset: str | None, defects: list[str]) -> str:
     return _clean(_collapse(_decode_words(_fix_8bit(_unfold(raw), charset, defects), defects)))
-
-
-def _collapse(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded as UTF-8.
-    return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 def canonical_header_name(name: str) -> str:
@@ -314,7 +308,8 @@ def _display_name(name: str, email: str, header: str, defects: list[str]) -> str
         comment = re.search(re.escape(email) + r">?\s*\(([^()]*)\)", header, re.IGNORECASE)
         name = comment[1] if comment else ""
     name = _collapse(_clean(_decode_words(_fix_8bit(name, None, defects), defects)))
-    return name.strip("\"'").strip() or None
+    # A name is what a person reads; past what a ticket stores, the rest is cut, not refused.
+    return name.strip("\"'").strip()[:NAME_LENGTH].strip() or None
 
 
 def _message_id(raw: str | None) -> str | None:
@@ -500,6 +495,7 @@ def _bounce_headers(headers: dict[str, str], subject: str) -> bool:
 
 _CID_REFERENCE = re.compile(r"""cid:([^\s"'<>)]+)""", re.IGNORECASE)
 _HEAD_START = re.compile(r"<head[\s>]", re.IGNORECASE)
+_ORIGINAL = "original-message-id"  # the field of a read receipt naming what was read
 _IDENTITY_ENCODINGS = {"", "7bit", "8bit", "binary", "7", "8", "none", "plain", "text"}
 
 
@@ -519,13 +515,20 @@ class _Content:
     refused: list[RefusedAttachment]
     delivery_actions: list[str] = field(default_factory=list)  # DSN "Action:" values
     original_ids: list[str] = field(default_factory=list)  # ids of the message a DSN returns
+    cut: list[str] = field(default_factory=list)  # what the content limits left out
+    receipt: bool = False  # a read receipt (disposition notification)
 
 
 class _Walk:
-    def __init__(self, charset: str | None, limit: int, defects: list[str]) -> None:
+    def __init__(
+        self, charset: str | None, limit: int, limits: MimeLimits, defects: list[str]
+    ) -> None:
         self.charset = charset
         self.limit = limit
+        self.limits = limits
         self.defects = defects
+        self.cut: list[str] = []  # what the content limits left out: a note on the ticket
+        self.receipt = False  # a message/disposition-notification part: a read receipt
         self.attachments: list[MailAttachment] = []
         self.refused: list[RefusedAttachment] = []
         self.raw_html: list[str] = []  # before sanitising: what cid: URLs it references
@@ -536,7 +539,7 @@ class _Walk:
         self.generated = 0
 
     def content(self, message: Message) -> _Content:
-        segments = self.part(message, 0, in_alternative=False)
+        segments = self.part(message, 0, in_alternative=False, wrapper=True)
         body = _as_plain(segments) or "\n\n".join(self.report_text) or "\n".join(self.summary)
         has_html = any(segment.html is not None for segment in segments)
         body_html = _as_html(segments).strip() if has_html else ""
@@ -557,12 +560,15 @@ class _Walk:
             self.refused,
             self.actions,
             list(dict.fromkeys(originals)),
+            self.cut,
+            self.receipt,
         )
 
-    def part(self, part: Message, depth: int, *, in_alternative: bool) -> list[_Segment]:
-        if depth > _MAX_DEPTH:
-            _note(self.defects, f"MIME parts nested deeper than {_MAX_DEPTH} levels were ignored")
-            return []
+    def part(
+        self, part: Message, depth: int, *, in_alternative: bool, wrapper: bool = False
+    ) -> list[_Segment]:
+        if depth > self.limits.max_depth:
+            return self.flat(part)
         content_type = part.get_content_type()
         maintype = content_type.split("/", 1)[0]
         payload = part.get_payload() if part.is_multipart() else getattr(part, "_payload", "")
@@ -575,6 +581,9 @@ class _Walk:
             _note(self.defects, _describe(defect))
         if content_type == "message/delivery-status":
             self.delivery_status(payload)
+            return []
+        if content_type == "message/disposition-notification":
+            self.disposition_notification(payload)
             return []
         if maintype == "message" and isinstance(payload, list) and payload:
             inner = payload[0]
@@ -589,6 +598,9 @@ class _Walk:
                     content_type,
                     named or f"{subject or 'message'}.eml",
                 )
+                if wrapper:  # the whole mail wraps a message: its text is the body
+                    shown = self.part(inner, depth + 1, in_alternative=False, wrapper=depth < 2)
+                    return [self.forwarded_head(inner), *shown]
             return []
         if isinstance(payload, list):
             children = [child for child in payload if isinstance(child, Message)]
@@ -599,6 +611,34 @@ class _Walk:
                 segments += self.part(child, depth + 1, in_alternative=in_alternative)
             return segments
         return self.leaf(part, content_type, in_alternative=in_alternative)
+
+    def flat(self, top: Message) -> list[_Segment]:
+        """Parts nested deeper than the walk recurses, read one after another (a loop, not
+        recursion, so no depth costs a stack frame): their text stays in the body."""
+        depth = self.limits.max_depth
+        self.cut_note(f"MIME parts nested deeper than {depth} levels are shown one after another")
+        segments: list[_Segment] = []
+        stack = [top]
+        while stack:
+            part = stack.pop()
+            children = part.get_payload() if part.is_multipart() else None
+            if isinstance(children, list) and part.get_content_maintype() == "multipart":
+                stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+            else:
+                segments += self.part(part, depth, in_alternative=False)
+        return segments
+
+    def forwarded_head(self, inner: Message) -> _Segment:
+        lines = ["---------- Forwarded message ----------"]
+        for name in ("From", "Date", "Subject", "To"):
+            value = _header_text(self.header(inner, name.lower()), self.charset, self.defects)
+            if value:
+                lines.append(f"{name}: {value}")
+        return _Segment(plain="\n".join(lines))
+
+    def cut_note(self, text: str) -> None:
+        if text not in self.cut:
+            self.cut.append(text)
 
     def recover_boundary(self, part: Message, content_type: str, payload: str) -> Message | None:
         """`boundary=----=_NextPart...` unquoted: Python stops at the `=`, mail clients do not."""
@@ -650,7 +690,7 @@ class _Walk:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
             if content_type == "text/html":
                 self.raw_html.append(text)
-                return [_Segment(html=sanitize_html(_without_head(text)))]
+                return [self.html(text)]
             if type_params.get("format", "").lower() == "flowed":
                 text = _unflow(text, delsp=type_params.get("delsp", "").lower() == "yes")
             return [_Segment(plain=text)]
@@ -659,6 +699,18 @@ class _Walk:
         location = _basename(self.header(part, "content-location"))
         self.attach(part, data, content_type, filename or location)
         return []
+
+    def html(self, text: str) -> _Segment:
+        """Sanitised HTML; as text when it is too large or too deep to sanitise in bounded
+        time (the sanitiser's cost grows with size times depth)."""
+        limits = self.limits
+        if len(text) > limits.max_html_bytes:
+            self.cut_note(f"an HTML part over {limits.max_html_bytes} characters is shown as text")
+        elif html_depth(text, limits.max_html_depth) > limits.max_html_depth:
+            self.cut_note(f"HTML nested over {limits.max_html_depth} levels is shown as text")
+        else:
+            return _Segment(html=sanitize_html(_without_head(text)))
+        return _Segment(plain=html_to_text(_without_head(text)))
 
     def parameters(self, part: Message, name: str) -> tuple[str, dict[str, str]]:
         return _parameters(self.header(part, name), self.defects)
@@ -691,6 +743,19 @@ class _Walk:
             if not fields and isinstance(text, str) and text.strip():  # prose in the wrong part
                 prose = _decode(text.encode("utf-8", "surrogateescape"), None, self.defects)
                 self.report_text.append(prose.replace("\r\n", "\n").strip())
+
+    def disposition_notification(self, payload: object) -> None:
+        """A read receipt (RFC 8098): remember the original's Message-ID, keep no file."""
+        self.receipt = True
+        if isinstance(payload, list):  # the stdlib reads its fields as a message's headers
+            blocks = [block for block in payload if isinstance(block, Message)]
+        else:
+            text = payload if isinstance(payload, str) else ""
+            blocks = [_headers_only(text.encode("utf-8", "surrogateescape"))]
+        for block in blocks:
+            self.originals.append(
+                [("Message-Id", str(v)) for k, v in block.raw_items() if k.lower() == _ORIGINAL]
+            )
 
     def header(self, part: Message, name: str) -> str:
         for key, value in part.raw_items():
@@ -818,19 +883,6 @@ def _basename(location: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def _safe_filename(name: str) -> str:
-    name = _clean(re.sub(r"[\x00-\x1f\x7f]", "", name)).replace("\\", "/").rsplit("/", 1)[-1]
-    name = _collapse(name).strip(". ")
-    if len(name) > 255:
-        stem, dot, extension = name.rpartition(".")
-        name = (
-            (stem[: 254 - len(extension)] + dot + extension)
-            if dot and len(extension) < 16
-            else name[:255]
-        )
-    return name
-
-
 def _original_ids(items: list[tuple[str, str]]) -> list[str]:
     """The bounced message's ids, most specific first: its Message-ID, what it replied to, then
     its References newest first."""
@@ -858,22 +910,26 @@ def _describe(defect: Exception) -> str:
 # The whole message.
 
 
-def parse_email(raw: bytes, *, max_attachment_bytes: int) -> ParsedEmail:
+def parse_email(
+    raw: bytes, *, max_attachment_bytes: int, limits: MimeLimits | None = None
+) -> ParsedEmail:
     """Raw RFC 822 bytes -> ParsedEmail; `Unparseable` when they are not an email with a sender."""
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise Unparseable("the message is not bytes")
     raw = bytes(raw)
     try:
-        return _parse(raw, max_attachment_bytes)
+        return _parse(raw, max_attachment_bytes, limits or MimeLimits())
     except Unparseable:
         raise
     except Exception as exc:  # the last line of defence: a refusal with a reason, never a crash
         raise Unparseable(f"unreadable message ({type(exc).__name__}: {exc})"[:300]) from None
 
 
-def _parse(raw: bytes, limit: int) -> ParsedEmail:
+def _parse(raw: bytes, limit: int, limits: MimeLimits) -> ParsedEmail:
     defects: list[str] = []
     repaired = _repair_header_block(raw, defects)
+    # Python's MIME parser is superlinear in the number of parts: it reads no more than the cap.
+    repaired, parts = cut_parts(repaired, limits.max_parts)
     failure: Exception | None = None
     try:
         if _CONTENT_TYPE.search(repaired):  # the stdlib reads these in quadratic time
@@ -882,45 +938,46 @@ def _parse(raw: bytes, limit: int) -> ParsedEmail:
     except Exception as exc:  # structure the stdlib cannot walk: keep the headers, say why
         failure = exc
         message = _headers_only(repaired)
-    outer = message
-    for _ in range(3):  # a forwarded wrapper (message/rfc822 at the top): the inner message counts
-        inner = _forwarded(message)
-        if inner is None:
-            break
-        message = inner
     if not list(message.raw_items()):
         raise Unparseable("no email headers found")
 
+    # Identity, threading and the ban list read only this message's own headers, the ones its
+    # MTA saw: a message it wraps (message/rfc822 at the top) is content (RELIABILITY S6).
     envelope = _envelope(message, defects)
-    outer_envelope = envelope if outer is message else _envelope(outer, defects)
-    senders = envelope.mailboxes("From") or outer_envelope.mailboxes("From")
+    senders = envelope.mailboxes("From")
     if not senders:
         raise Unparseable("no valid sender address in From")
-    subject = envelope.headers.get("Subject", "") or _NO_SUBJECT
-    message_id = (
-        _message_id(envelope.first("Message-Id"))
-        or _message_id(outer_envelope.first("Message-Id"))
-        or _synthetic_message_id(message, raw)
-    )
+    subject = envelope.headers.get("Subject", "") or _wrapped_subject(message, defects)
+    message_id = _message_id(envelope.first("Message-Id")) or _synthetic_message_id(message, raw)
 
     content: _Content | None = None
     if failure is None:
         try:
-            content = _Walk(envelope.charset, limit, defects).content(message)
+            content = _Walk(envelope.charset, limit, limits, defects).content(message)
         except Exception as exc:  # a decoder or the stdlib tripped: osTicket's attachOnParseError
             failure = exc
     if content is None:
         content = _parse_failed(raw, failure, limit, defects)
+    if parts:
+        content.cut.insert(0, f"{parts} MIME parts: only the first {limits.max_parts} were read")
+    if content.cut:  # what was left out stays available: the message as received
+        _keep_original(raw, limit, content)
 
     headers = envelope.headers
-    dsn = bool(content.delivery_actions)
+    receipt = (
+        content.receipt
+        or "report-type=disposition-notification"
+        in re.sub(r'[\s"]', "", headers.get("Content-Type", "")).lower()
+    )
+    dsn = bool(content.delivery_actions) or receipt
     bounce = "failed" in content.delivery_actions if dsn else _bounce_headers(headers, subject)
     auto_reply = dsn or _auto_reply_headers(headers, subject)
     bounced_ids: list[str] = []
     if bounce or dsn:  # a bounce without a structured report often quotes the original's headers
         quoted = (_message_id(i) for i in _QUOTED_MESSAGE_ID.findall(content.body))
         bounced_ids = content.original_ids or list(dict.fromkeys(i for i in quoted if i))
-    delivered_to = outer_envelope.mailboxes("Delivered-To") if outer is not message else []
+    if receipt and not bounced_ids:  # a receipt names its original as the message it answers
+        bounced_ids = [*_reply_ids(envelope, "In-Reply-To"), *_reply_ids(envelope, "References")]
     return ParsedEmail(
         message_id=_clean(message_id),
         subject=subject,
@@ -930,7 +987,7 @@ def _parse(raw: bytes, limit: int) -> ParsedEmail:
         reply_to=next(iter(envelope.mailboxes("Reply-To")), None),
         to=tuple(envelope.mailboxes("To")),
         cc=tuple(envelope.mailboxes("Cc")),
-        delivered_to=tuple(dict.fromkeys(delivered_to + envelope.mailboxes("Delivered-To"))),
+        delivered_to=tuple(envelope.mailboxes("Delivered-To")),
         in_reply_to=_reply_ids(envelope, "In-Reply-To"),
         references=_reply_ids(envelope, "References"),
         headers=headers,
@@ -941,6 +998,8 @@ def _parse(raw: bytes, limit: int) -> ParsedEmail:
         bounce=bounce,
         delivery_report=dsn or bounce,
         bounced_message_ids=tuple(_clean(i) for i in bounced_ids),
+        read_receipt=receipt,
+        cut=tuple(content.cut),
         defects=tuple(defects),
     )
 
@@ -951,17 +1010,23 @@ def _headers_only(raw: bytes) -> Message:
     return _LEGACY_PARSER.parsebytes(raw, headersonly=True)
 
 
-def _forwarded(message: Message) -> Message | None:
+def _wrapped_subject(message: Message, defects: list[str]) -> str:
+    """A wrapper without a Subject of its own is shown with the one of the message it wraps."""
     try:
-        if message.get_content_type() != "message/rfc822":
-            return None
+        payload = message.get_payload() if message.get_content_maintype() == "message" else None
     except Exception:
-        return None
-    payload = message.get_payload()
+        payload = None
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        inner = payload[0]
-        return inner if list(inner.raw_items()) else None
-    return None
+        return _envelope(payload[0], defects).headers.get("Subject", "") or _NO_SUBJECT
+    return _NO_SUBJECT
+
+
+def _keep_original(raw: bytes, limit: int, content: _Content) -> None:
+    name = "original-message.eml"
+    if len(raw) <= limit:
+        content.attachments.append(MailAttachment(name, "message/rfc822", raw))
+    else:
+        content.refused.append(_refused(name, "message/rfc822", len(raw), limit))
 
 
 def _parse_failed(
