@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import Schema
 
 from libs.events.errors import EventValidationError, PoisonEvent, UnknownEventType
+from libs.events.storable import unstorable
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -88,15 +89,20 @@ class EventCatalog:
 
     def validate(self, name: str, data: dict[str, Any]) -> int:
         """Check `data` against the current schema; returns the schema version to store."""
-        event_type = self.get(name)
-        errors = self._schema(event_type).validate(data)
+        errors = self.errors(name, data)
         if errors:
             raise EventValidationError(name, errors)
-        return event_type.version
+        return self.get(name).version
 
     def errors(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        """What is wrong with `data` for the current schema of `name` (empty when valid)."""
-        return dict(self._schema(self.get(name)).validate(data))
+        """What is wrong with `data` for the current schema of `name` (empty when valid).
+        Whatever the schema allows, a value no projection can store (an integer past 64 bits,
+        a NUL, a NaN) is refused too: appended, it would stop every subscription reading it."""
+        errors = dict(self._schema(self.get(name)).validate(data))
+        problem = unstorable(data)
+        if problem is not None:
+            errors.setdefault(problem[0], [problem[1]])
+        return errors
 
     def _schema(self, event_type: EventType) -> Schema:
         # Schema instances are stateless once built and costly to build: one per type.

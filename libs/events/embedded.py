@@ -62,11 +62,12 @@ class EmbeddedSubscriber:
         with reading(self.store.engine) as conn:
             after = load_checkpoint(conn, self.name)
         batch = self.store.read_all(after, self.batch_size)
+        head = self.store.head_position()
+        # Counted before processing: a batch that keeps failing is lag, not zero.
+        metrics.CONSUMER_LAG.labels(self.name).set(max(0, head - after))
         if batch:
             self.processor.process(batch, self._checkpoint)
-        metrics.CONSUMER_LAG.labels(self.name).set(
-            max(0, self.store.head_position() - (batch[-1].position if batch else after))
-        )
+            metrics.CONSUMER_LAG.labels(self.name).set(max(0, head - batch[-1].position))
         return len(batch)
 
     def _checkpoint(self, conn: Connection, last: RecordedEvent) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 from libs.events import metrics
 from libs.events.catalog import DLQ_SUFFIX, TOPICS, topic_for
 from libs.events.clock import Clock
+from libs.events.dead_letters import payload_text
 from libs.events.dead_letters import record as record_dead_letter
 from libs.events.embedded import load_checkpoint, save_checkpoint
 from libs.events.envelope import SOURCE, SPEC_VERSION, RecordedEvent, parse_cloudevent_type
@@ -62,9 +63,18 @@ def encode(event: RecordedEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]
         headers["traceparent"] = str(event.metadata["traceparent"])
     return (
         event.stream_id.encode(),
-        orjson.dumps(event.data),
+        _body(event.data),
         [(k, v.encode()) for k, v in headers.items()],
     )
+
+
+def _body(data: dict[str, Any]) -> bytes:
+    # Data stored before the catalog refused integers past 64 bits still travels (and is
+    # dead-lettered by the consumers that cannot read it) instead of stopping the relay.
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return payload_text(data).encode()
 
 
 class DecodeError(Exception):
@@ -193,6 +203,10 @@ class Relay:
 # -- consuming -----------------------------------------------------------------------------
 
 
+# Below kafka-python's default max_request_size and the broker's message.max.bytes (1 MB each).
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+
+
 class KafkaDeadLetters:
     """Produces the record to `<topic>.dlq` with the error, and records it in the table."""
 
@@ -228,6 +242,12 @@ class KafkaDeadLetters:
             ("dlq_origin", origin.encode()),
             ("dlq_subscription", subscription.encode()),
         ]
+        if value is not None and len(value) > DLQ_MAX_VALUE_BYTES:
+            # A record too big for the producer's request limit would make the dead letter fail
+            # and stall the partition; the head and the original size identify it, and the
+            # origin header says where the whole record still is.
+            extra.append(("dlq_truncated_from", str(len(value)).encode()))
+            value = value[:DLQ_MAX_VALUE_BYTES]
         future = self._producer.send(
             topic + DLQ_SUFFIX, key=key, value=value, headers=[*headers, *extra]
         )
@@ -335,6 +355,7 @@ class KafkaSubscriber:
         except Exception as exc:
             # Not committed: seek back so the same records come again after the backoff.
             consumer.seek(tp, records[0].offset)
+            report_lag(self.name, consumer, tp, records[0].offset - 1)  # they are still lag
             if not is_transient(exc):
                 raise
             log.warning("%s: transient error on %s, will retry: %s", self.name, tp, exc)

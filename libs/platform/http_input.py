@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from flask import request
 
+from libs.events.storable import unstorable
+from libs.events.types.fields import MAX_ID
 from libs.platform.errors import UnsupportedMediaType, ValidationFailed
 
 
@@ -17,18 +19,26 @@ def json_body() -> Any:
     if not raw.strip():
         raise ValidationFailed("the body is empty")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"Syntax error, malformed JSON: {exc}") from None
+    # Refused here, whichever endpoint: a value no projection can store stops a read model.
+    problem = unstorable(body)
+    if problem is not None:
+        where, what = problem
+        raise ValidationFailed(f"{where} {what}", field=where)
+    return body
 
 
 def expected_version(in_body: object = None, *, required: bool = False) -> int | None:
     """The version a change expects: the body's `expected_version` or an `If-Match` header
     (`3`, `"3"` or `W/"3"`; `*` names none). Both given must agree; None when neither says."""
     if in_body is not None and (
-        isinstance(in_body, bool) or not isinstance(in_body, int) or in_body < 0
+        isinstance(in_body, bool) or not isinstance(in_body, int) or not 0 <= in_body <= MAX_ID
     ):
-        raise ValidationFailed("expected_version must be an integer >= 0", field="expected_version")
+        raise ValidationFailed(
+            f"expected_version must be an integer from 0 to {MAX_ID}", field="expected_version"
+        )
     header = _if_match(request.headers.get("If-Match"))
     if in_body is not None and header is not None and in_body != header:
         raise ValidationFailed(
@@ -47,7 +57,8 @@ def _if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    if not (tag.isascii() and tag.isdigit()):
+    # Bounded like the body's: stream versions are 32-bit columns.
+    if not (tag.isascii() and tag.isdigit()) or len(tag) > 10 or int(tag) > MAX_ID:
         raise ValidationFailed(
             'If-Match must name one version, e.g. If-Match: "3"', field="If-Match"
         )

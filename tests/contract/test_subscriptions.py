@@ -125,6 +125,37 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(backend: Backend) -
     assert all(row.origin for row in letters)
 
 
+def test_event_no_serialiser_takes_is_dead_lettered_and_later_events_flow(
+    backend: Backend,
+) -> None:
+    """An event stored before the catalog refused integers past 64 bits: its handler fails and
+    its data is what orjson cannot write. Dead-lettering it must not fail in turn (issue 10)."""
+    store = backend.store
+    poisoned = f"ticket-{uuid.uuid4()}"
+    with store.transaction() as conn:
+        conn.execute(
+            insert(events).values(
+                event_id=str(uuid.uuid4()),
+                stream_id=poisoned,
+                version=1,
+                type="TicketStatusChanged",
+                schema_version=1,
+                time=store.clock.now(),
+                data={"status": POISON_STATUS, "by": {"kind": "agent", "id": 10**23}},
+                metadata={},
+            )
+        )
+    later = store.append(f"ticket-{uuid.uuid4()}", [change()], 0)[0]
+    subscriber = backend.subscriber(effects_subscription())
+    backend.deliver(subscriber, lambda: str(later.event_id) in effect_counts(store.engine))
+    with reading(store.engine) as conn:
+        letters = conn.execute(
+            select(dead_letters.c.stream_id, dead_letters.c.error, dead_letters.c.payload)
+        ).all()
+    assert [row.stream_id for row in letters] == [poisoned]
+    assert letters[0].error and letters[0].payload and POISON_STATUS in letters[0].payload
+
+
 def _consumer_process(backend: Backend, tmp_path: Path, group: str) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,

@@ -179,3 +179,22 @@ def test_every_registered_type_has_a_round_tripping_cloudevents_type() -> None:
 def test_parse_cloudevent_type_refuses_foreign_types(ce_type: str) -> None:
     with pytest.raises(ValueError):
         parse_cloudevent_type(ce_type)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"fields": {"ref": 10**23}}, "fields.ref"),  # past 64 bits: orjson and SQLite refuse it
+        ({"fields": {"ref": float("nan")}}, "fields.ref"),
+        ({"body": "a\x00b"}, "body"),  # PostgreSQL text and JSONB refuse NUL
+        ({"fields": {"a\x00": "x"}}, "fields.a\x00"),
+        ({"help_topic_id": 2**31}, "help_topic_id"),  # past PostgreSQL INTEGER, the column
+    ],
+)
+def test_values_no_projection_can_store_are_refused_at_append(
+    change: dict[str, Any], where: str
+) -> None:
+    data = {**ticket_created(), **change}
+    with pytest.raises(EventValidationError) as refused:
+        CATALOG.validate("TicketCreated", data)
+    assert where in refused.value.errors

@@ -8,7 +8,17 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from libs.events.catalog import EventCatalog
-from libs.events.types.fields import CHANNELS, FILTER_ACTIONS, FILTER_OPS, ConfigId, Priority
+from libs.events.types.fields import (
+    CHANNELS,
+    FILTER_ACTIONS,
+    FILTER_OPS,
+    NAME_LENGTH,
+    ConfigId,
+    Email,
+    Id,
+    Int,
+    Priority,
+)
 
 Status = fields.String(
     load_default="active", validate=validate.OneOf(("active", "archived", "disabled"))
@@ -29,7 +39,7 @@ class DepartmentDefined(Schema):
     status = Status
     sla_plan_id = ConfigId(allow_none=True, load_default=None)
     schedule_id = ConfigId(allow_none=True, load_default=None)
-    email = fields.Email(allow_none=True, load_default=None)
+    email = Email(allow_none=True, load_default=None)
     autoresponder = fields.Nested(
         Autoresponder, load_default=lambda: {"new_ticket": True, "new_message": True}
     )
@@ -101,7 +111,7 @@ class Hours(Schema):
 
 class ScheduleDefined(Schema):
     id = ConfigId(required=True)
-    name = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(max=NAME_LENGTH))
     timezone = fields.String(required=True)
     hours = fields.Nested(Hours, required=True)
     holidays = fields.List(fields.Date(), load_default=list)
@@ -120,8 +130,8 @@ class Action(Schema):
 
 class FilterDefined(Schema):
     id = ConfigId(required=True)
-    name = fields.String(required=True)
-    order = fields.Integer(load_default=0)
+    name = fields.String(required=True, validate=validate.Length(max=NAME_LENGTH))
+    order = Int(load_default=0)
     enabled = fields.Boolean(load_default=True)
     channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=list)
     match = fields.String(load_default="all", validate=validate.OneOf(("all", "any")))
@@ -132,7 +142,7 @@ class FilterDefined(Schema):
 
 class TemplateDefined(Schema):
     id = ConfigId(required=True)
-    name = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(max=NAME_LENGTH))
     subject = fields.String(required=True)
     body = fields.String(required=True)
 
@@ -150,16 +160,16 @@ PERMISSIONS = ("ticket.assign", "ticket.release", "ticket.transfer", "ticket.mer
 
 class AgentDefined(Schema):
     id = ConfigId(required=True)
-    email = fields.Email(required=True)
-    name = fields.String(required=True)
-    username = fields.String(required=True)
+    email = Email(required=True)
+    name = fields.String(required=True, validate=validate.Length(max=NAME_LENGTH))
+    username = fields.String(required=True, validate=validate.Length(min=1, max=100))
     # argon2 hashes only: a secret never enters the log.
     password_hash = fields.String(allow_none=True, load_default=None)
     token_hash = fields.String(allow_none=True, load_default=None)
     department_id = ConfigId(allow_none=True, load_default=None)
     extended_access = fields.List(fields.Nested(ExtendedAccess), load_default=list)
     permissions = fields.List(fields.String(), load_default=list)
-    team_ids = fields.List(fields.Integer(), load_default=list)
+    team_ids = fields.List(Id(), load_default=list)
     on_vacation = fields.Boolean(load_default=False)
     admin = fields.Boolean(load_default=False)
     active = fields.Boolean(load_default=True)
@@ -167,9 +177,9 @@ class AgentDefined(Schema):
 
 class TeamDefined(Schema):
     id = ConfigId(required=True)
-    name = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(max=NAME_LENGTH))
     lead_id = ConfigId(allow_none=True, load_default=None)
-    member_ids = fields.List(fields.Integer(), load_default=list)
+    member_ids = fields.List(Id(), load_default=list)
     assignment_alerts = fields.Boolean(load_default=True)
 
 

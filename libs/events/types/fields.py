@@ -1,8 +1,22 @@
-"""Field shapes shared by several event schemas."""
+"""Field shapes shared by several event schemas, and the bounds every stored value meets.
+
+The bounds are the projections' columns on both dialects (services/migrations/versions/): a value
+intake accepts must fit all of them, or one request stops a read model. Intake's bodies, the
+agent commands, the config schemas and this catalog use the same fields; what no schema field
+can say (64-bit integers, NUL) is `libs.events.storable`.
+"""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
+
+# PostgreSQL INTEGER (32 bits) holds every id, version and size column of the projections.
+MAX_ID = 2**31 - 1
+SUBJECT_LENGTH = 255  # tickets.subject
+NAME_LENGTH = 200  # tickets.requester_name, thread_entries.author_name, query_names.name
+EMAIL_LENGTH = 254  # tickets.requester_email (RFC 5321's path limit)
+FILENAME_LENGTH = 255  # attachments.filename
+CONTENT_TYPE_LENGTH = 200  # attachments.content_type
 
 PRIORITIES = ("low", "normal", "high", "emergency")
 CHANNELS = ("email", "web", "api", "agent", "event", "phone", "other")
@@ -31,26 +45,38 @@ def state_of(status: str, state: str | None = None) -> str:
 
 Priority = lambda **kw: fields.String(validate=validate.OneOf(PRIORITIES), **kw)  # noqa: E731
 TicketId = lambda **kw: fields.UUID(**kw)  # noqa: E731
-ConfigId = lambda **kw: fields.Integer(strict=True, validate=validate.Range(min=1), **kw)  # noqa: E731
+ConfigId = lambda **kw: fields.Integer(  # noqa: E731
+    strict=True, validate=validate.Range(min=1, max=MAX_ID), **kw
+)
+# An integer a column holds (orders, counts); an id a request names but that need not exist yet.
+Int = lambda **kw: fields.Integer(validate=validate.Range(min=-MAX_ID - 1, max=MAX_ID), **kw)  # noqa: E731
+Id = lambda **kw: fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kw)  # noqa: E731
+Email = lambda **kw: fields.Email(validate=validate.Length(max=EMAIL_LENGTH), **kw)  # noqa: E731
 
 
 class Person(Schema):
-    email = fields.Email(required=True)
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    email = Email(required=True)
+    name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=NAME_LENGTH)
+    )
 
 
 class Author(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(("user", "agent", "system")))
-    id = fields.Integer(allow_none=True, load_default=None)
-    name = fields.String(allow_none=True, load_default=None)
-    email = fields.String(allow_none=True, load_default=None)
+    id = Id(allow_none=True, load_default=None)
+    name = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=NAME_LENGTH)
+    )
+    email = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=EMAIL_LENGTH)
+    )
 
 
 class Attachment(Schema):
     id = fields.String(required=True)
-    filename = fields.String(required=True, validate=validate.Length(max=255))
-    content_type = fields.String(required=True)
-    size = fields.Integer(required=True)
+    filename = fields.String(required=True, validate=validate.Length(max=FILENAME_LENGTH))
+    content_type = fields.String(required=True, validate=validate.Length(max=CONTENT_TYPE_LENGTH))
+    size = Int(required=True)
     sha256 = fields.String(required=True)
     # An email's inline image: its Content-ID (no angle brackets), which the HTML body names
     # as `cid:<content_id>`. Absent in events written before it was kept.

@@ -11,6 +11,8 @@ from libs.events.types.fields import (
     Attachment,
     Author,
     ConfigId,
+    Email,
+    Id,
     Person,
     Priority,
     TicketId,
@@ -69,7 +71,7 @@ class TicketRouted(Schema):
     help_topic_id = ConfigId(allow_none=True, load_default=None)
     priority = Priority(required=True)
     sla_plan_id = ConfigId(allow_none=True, load_default=None)
-    filter_ids = fields.List(fields.Integer(), load_default=list)
+    filter_ids = fields.List(Id(), load_default=list)
     autorespond = fields.Boolean(load_default=True)
     reason = fields.String(
         load_default="new", validate=validate.OneOf(("new", "transfer", "reopen", "help_topic"))
@@ -123,7 +125,7 @@ class TicketFieldUpdated(Schema):
 
 
 class CollaboratorChanged(Schema):
-    email = fields.Email(required=True)
+    email = Email(required=True)
     name = fields.String(allow_none=True, load_default=None)
     by = fields.Nested(Author, required=True)
     # CollaboratorAdded names the collaborator as they now stand: added again with active false
@@ -180,7 +182,7 @@ class TicketLinked(Schema):
 
 class TicketRejected(Schema):
     reason = fields.String(required=True)
-    filter_id = fields.Integer(allow_none=True, load_default=None)
+    filter_id = Id(allow_none=True, load_default=None)
 
 
 def register(catalog: EventCatalog) -> None:

@@ -24,7 +24,8 @@ from marshmallow import ValidationError
 from marshmallow.validate import Email
 
 from libs.events.envelope import NewEvent
-from libs.events.types.fields import PRIORITIES
+from libs.events.storable import unstorable
+from libs.events.types.fields import EMAIL_LENGTH, PRIORITIES
 from libs.platform.errors import DeskstreamError, UnsupportedMediaType, ValidationFailed
 from services.intake.domain.mail.rules import Placement, place_reply
 from services.intake.domain.tickets import OpenTicket, Requester, TicketState, reopened
@@ -146,6 +147,11 @@ def _event(attributes: Mapping[str, str], data: Any) -> CloudEvent:
     for name, value in attributes.items():
         if "\x00" in value:  # PostgreSQL text cannot hold NUL
             raise ValidationFailed(f"{name} must not contain NUL characters", field=name)
+    # Data a template renders is re-serialised: what orjson or a projection cannot take (too
+    # deep, NUL, huge integers) is refused here, in both modes and on both transports.
+    problem = unstorable(data, "data")
+    if problem is not None:
+        raise ValidationFailed(f"{problem[0]} {problem[1]}", field=problem[0])
     if attributes["specversion"] != SPEC_VERSION:
         raise ValidationFailed(
             f"specversion must be {SPEC_VERSION}, not {attributes['specversion']!r}",
@@ -425,14 +431,14 @@ class Rendered:
 
 def render(mapping: EventMapping, event: CloudEvent) -> Rendered:
     """Raises EventRefused when what the templates produce cannot make a ticket or message."""
-    body = mapping.body.render(event)
+    body = _storable(mapping, "body", mapping.body.render(event))
     if not body.strip():
         raise _refused(mapping, "body", "renders empty")
     requester = _requester(mapping, event)
     ticket = None
     if mapping.action == "open_ticket":
         assert mapping.subject is not None and requester is not None  # checked on definition
-        subject = mapping.subject.render(event).strip()
+        subject = _storable(mapping, "subject", mapping.subject.render(event).strip())
         if not subject:
             raise _refused(mapping, "subject", "renders empty")
         ticket = OpenTicket(
@@ -446,7 +452,12 @@ def render(mapping: EventMapping, event: CloudEvent) -> Rendered:
     author: dict[str, Any] = (
         {"kind": "user", "id": None, "name": requester.name, "email": requester.email}
         if requester is not None
-        else {"kind": "system", "id": None, "name": event.source[:_NAME_LENGTH], "email": None}
+        else {
+            "kind": "system",
+            "id": None,
+            "name": _storable(mapping, "source", event.source)[:_NAME_LENGTH],
+            "email": None,
+        }
     )
     return Rendered(mapping, body, author, _correlation(mapping, event), ticket)
 
@@ -454,11 +465,20 @@ def render(mapping: EventMapping, event: CloudEvent) -> Rendered:
 def _requester(mapping: EventMapping, event: CloudEvent) -> Requester | None:
     if mapping.requester_email is None:
         return None
-    email = mapping.requester_email.render(event).strip()
-    if not _is_email(email):
+    email = _storable(mapping, "requester_email", mapping.requester_email.render(event).strip())
+    if len(email) > EMAIL_LENGTH or not _is_email(email):
         raise _refused(mapping, "requester_email", f"renders as {email!r}, not an email address")
     name = mapping.requester_name.render(event).strip() if mapping.requester_name else ""
+    name = _storable(mapping, "requester_name", name)
     return Requester(email, name[:_NAME_LENGTH] or None)
+
+
+def _storable(mapping: EventMapping, field: str, value: str) -> str:
+    """What a template rendered, refused when no projection could store it (a NUL)."""
+    problem = unstorable(value)
+    if problem is not None:
+        raise _refused(mapping, field, problem[1])
+    return value
 
 
 def _is_email(value: str) -> bool:

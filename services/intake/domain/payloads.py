@@ -12,8 +12,17 @@ from typing import Any
 import nh3
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from libs.events.types.fields import PRIORITIES
+from libs.events.storable import unstorable
+from libs.events.types.fields import (
+    CONTENT_TYPE_LENGTH,
+    NAME_LENGTH,
+    PRIORITIES,
+    SUBJECT_LENGTH,
+    Email,
+    Id,
+)
 from libs.platform.errors import ValidationFailed
+from services.intake.domain.text import clean, safe_filename
 from services.intake.domain.tickets import Attachment, OpenTicket, Requester
 
 # osTicket's priority ids (priorityId) and names.
@@ -26,14 +35,14 @@ class OsTicketJson(Schema):
     class Meta:
         unknown = EXCLUDE  # osTicket logs unknown keys and still creates the ticket
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    email = fields.Email(required=True)
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=NAME_LENGTH))
+    email = Email(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=SUBJECT_LENGTH))
     message = fields.String(required=True, validate=validate.Length(min=1))
     phone = fields.String(load_default=None, allow_none=True)
-    topicId = fields.Integer(load_default=None, allow_none=True)
+    topicId = Id(load_default=None, allow_none=True)
     priority = fields.Raw(load_default=None, allow_none=True)
-    priorityId = fields.Integer(load_default=None, allow_none=True)
+    priorityId = Id(load_default=None, allow_none=True)
     source = fields.String(load_default="api")
     ip = fields.String(load_default=None, allow_none=True)
     alert = fields.Boolean(load_default=True)
@@ -50,6 +59,10 @@ KNOWN = set(_OSTICKET_JSON.fields) | {"attachments"}
 def open_ticket_from_osticket(payload: Any, remote_ip: str | None) -> OpenTicket:
     if not isinstance(payload, dict) or not payload:
         raise ValidationFailed("the body must be a non-empty JSON object")
+    problem = unstorable(payload)
+    if problem is not None:  # every channel's body, whatever the field: no projection could hold it
+        where, what = problem
+        raise ValidationFailed(f"Unable to create new ticket: {where} {what}", field=where)
     try:
         data = _OSTICKET_JSON.load(payload)
     except ValidationError as exc:
@@ -145,10 +158,10 @@ def message_body(message: str) -> tuple[str, str | None]:
     if parsed is None:
         return message, None
     mime, raw = parsed
-    text = raw.decode("utf-8", errors="replace")
+    text = clean(raw.decode("utf-8", errors="replace"))  # as the mail path stores a body
     if mime == "text/html":
-        clean = sanitize_html(text)
-        return html_to_text(clean), clean
+        markup = sanitize_html(text)
+        return html_to_text(markup), markup
     return text, None
 
 
@@ -160,21 +173,30 @@ def sanitize_html(markup: str) -> str:
 
 def html_to_text(markup: str) -> str:
     text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", markup)
-    text = re.sub(r"<[^>]+>", "", text)
+    # `[^<>]`: a `<` never closed must not make this quadratic (RELIABILITY S3).
+    text = re.sub(r"<[^<>]+>", "", text)
     return re.sub(r"\n{3,}", "\n\n", html.unescape(text)).strip()
 
 
 def _attachments(items: list[dict[str, str]]) -> list[Attachment]:
-    result = []
+    result: list[Attachment] = []
     for item in items:
-        for filename, url in item.items():
+        for given, url in item.items():
+            # Stored as the mail path stores a name; one that cleans to nothing is numbered.
+            filename = safe_filename(given) or f"attachment-{len(result) + 1}"
             parsed = parse_data_url(url)
             if parsed is None:
                 raise ValidationFailed(
                     f"attachment {filename!r} must be a data URL", field="attachments"
                 )
             mime, raw = parsed
+            if len(mime) > CONTENT_TYPE_LENGTH:
+                raise ValidationFailed(
+                    f"attachment {filename!r} has a content type over {CONTENT_TYPE_LENGTH} "
+                    "characters",
+                    field="attachments",
+                )
             if len(raw) > MAX_ATTACHMENT_BYTES:
                 raise ValidationFailed(f"attachment {filename!r} is too large", field="attachments")
-            result.append(Attachment(filename=filename[:255], content_type=mime, data=raw))
+            result.append(Attachment(filename=filename, content_type=mime, data=raw))
     return result
