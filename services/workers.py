@@ -89,11 +89,21 @@ def inbound_consumers(platform: Platform) -> list[Worker]:
     from services.intake.entrypoints.inbound_worker import GROUP, InboundConsumer
 
     consumer = functools.partial(platform.kafka_consumer, GROUP)
-    return [InboundConsumer(platform.store, platform.clock, consumer, platform.kafka_producer)]
+    return [
+        InboundConsumer(
+            platform.store,
+            platform.clock,
+            consumer,
+            platform.kafka_producer,
+            max_open_tickets=platform.settings.max_open_tickets,
+        )
+    ]
 
 
 def start_runner(platform: Platform, services: list[str]) -> Runner:
-    runner = Runner(workers_for(platform, services), platform.settings.poll_interval_s)
+    runner = Runner(
+        workers_for(platform, services), platform.settings.poll_interval_s, clock=platform.clock
+    )
     platform.failures = runner.failures  # /readyz reports a stopped subscription
     runner.start()
     return runner

@@ -2,7 +2,8 @@
 decide, append.
 
 The append names the version the agent saw; a stale version appends nothing and answers 409
-with the events the agent has not seen yet. Merge and link also append to the other tickets
+with the newest events the agent has not seen yet (at most CONFLICT_EVENTS, and how many there
+are in all). Merge and link also append to the other tickets
 named, at the versions read in the same transaction, so all of it commits or none.
 """
 
@@ -214,15 +215,24 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+# The 409 lists at most this many of the events since: a ticket with thousands of events
+# must not make every stale command read and send all of them.
+CONFLICT_EVENTS = 50
+
+
 def _stale(store: EventStore, exc: ConcurrencyError) -> Conflict:
-    """409: the current version and every event after the one the caller expected."""
+    """409: the current version, how many events came after the one the caller expected, and
+    the newest of them (a stream's versions are consecutive, so counting reads nothing)."""
     with reading(store.engine) as conn:
         current = store.stream_version(exc.stream_id, conn=conn)
-        missed = store.read_stream(exc.stream_id, max(exc.expected, 0), current, conn=conn)
+        since = max(exc.expected, 0)
+        newest = max(since, current - CONFLICT_EVENTS)
+        missed = store.read_stream(exc.stream_id, newest, current, conn=conn)
     return Conflict(
         f"the ticket is at version {current}, not {exc.expected}: "
         "review the events since and retry with the current version",
         current_version=current,
         expected_version=exc.expected,
         events=[e.history_entry() for e in missed],
+        events_total=max(current - since, 0),
     )

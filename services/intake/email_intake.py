@@ -23,9 +23,10 @@ from libs.platform.configuration import definitions
 from libs.platform.message_ids import ticket_of
 from libs.platform.settings import Settings
 from services.intake import handlers
-from services.intake.adapters.tables import email_messages, requester_tickets, ticket_numbers
-from services.intake.domain import tickets
+from services.intake.adapters.tables import email_messages, ticket_numbers
+from services.intake.domain import admission, tickets
 from services.intake.domain.mail import rules
+from services.intake.domain.mail.limits import MimeLimits
 from services.intake.domain.mail.parsed import Mailbox, ParsedEmail, Unparseable
 from services.intake.domain.mail.parser import parse_email
 from services.intake.domain.mail.rules import Placement, Refusal
@@ -50,7 +51,9 @@ class MailOutcome:
 def receive_email(platform: Platform, raw: bytes, *, channel: str = "email") -> MailOutcome:
     settings = platform.settings
     try:
-        email = parse_email(raw, max_attachment_bytes=settings.max_attachment_bytes)
+        email = parse_email(
+            raw, max_attachment_bytes=settings.max_attachment_bytes, limits=mime_limits(settings)
+        )
     except Unparseable as exc:
         return _refuse(Refusal.UNPARSEABLE, str(exc), None, channel)
     if email.defects:
@@ -75,8 +78,10 @@ class Intake:
             seen = _ticket_for_message_id(conn, email.message_id)
             if seen is not None:
                 return MailOutcome("duplicate", _number(conn, seen))
-            if self.store.stream_version(_refusal_stream(email.message_id), conn=conn):
-                return MailOutcome("duplicate", reason="refused before")
+            refused_before = self.store.read_stream(_refusal_stream(email.message_id), conn=conn)
+            if refused_before:  # the same answer as the first time; nothing recorded or sent
+                first = refused_before[0].data
+                return _refuse(Refusal(first["reason"]), first["detail"], email, self.channel)
             config = _MailConfig.read(conn, self.store, self.settings)
             refusal = self._refusal(email, sender, config)
             if refusal is not None:
@@ -106,8 +111,14 @@ class Intake:
             return Refusal.LOOP, "our own outgoing message came back"
         if sender.email.lower() in config.system_addresses:
             return Refusal.LOOP, "sent from one of the help desk's own addresses"
-        if not rules.is_delivery_report(email) and rules.is_banned(sender.email, config.ban_list):
-            return Refusal.BANNED, f"{sender.email} is banned"
+        # Checked before threading, so a banned sender's replies are refused too; a new ticket
+        # meets the ban again with the other rules every channel applies (create_ticket).
+        # Both From and Reply-To: a banned sender must not get in by naming a clean Reply-To.
+        for mailbox in (email.sender, sender):
+            if mailbox is None or rules.is_delivery_report(email):
+                continue
+            if admission.is_banned(mailbox.email, config.ban_list):
+                return Refusal.BANNED, f"{mailbox.email} is banned"
         return None
 
     # -- threading ---------------------------------------------------------------------------
@@ -173,13 +184,17 @@ class Intake:
         on_ticket = {state.requester_email or "", *state.collaborators}
         joining = [sender] if sender.email.lower() not in on_ticket else []
         recipients = rules.split_recipients(email, config.system_addresses)
-        joining += rules.new_collaborators(
-            recipients,
-            on_ticket=on_ticket | {sender.email},
-            enabled=self.settings.email_collaborators,
+        copied, left_out = rules.cap_collaborators(
+            rules.new_collaborators(
+                recipients,
+                on_ticket=on_ticket | {sender.email},
+                enabled=self.settings.email_collaborators,
+            ),
+            self.settings.max_collaborators_per_message,
         )
-        new_events += _collaborators_added(joining)
-        new_events += _refused_attachment_notes(email)
+        new_events += _collaborators_added(joining + copied)
+        new_events += self._left_out_note(left_out)
+        new_events += _refused_attachment_notes(email) + _cut_notes(email)
         self.store.append(stream, self._stamped(new_events), state.version, conn=conn)
         _remember(conn, self.store, email.message_id, state.ticket_id, entry_id)
         log.info("email %s appended to ticket %s", email.message_id, state.number)
@@ -194,15 +209,6 @@ class Intake:
         *,
         previous: str | None,
     ) -> MailOutcome:
-        limit = self.settings.max_open_tickets
-        if limit and rules.over_limit(_open_tickets(conn, self.store, sender.email), limit):
-            return _refuse(
-                Refusal.OVER_LIMIT,
-                f"{sender.email} has reached the maximum of {limit} open tickets",
-                email,
-                self.channel,
-                record=(conn, self.store),
-            )
         recipients = rules.split_recipients(email, config.system_addresses)
         command = OpenTicket(
             subject=email.subject,
@@ -224,24 +230,35 @@ class Intake:
             ),
         )
         ticket_id = uuid.uuid4()
-        number = handlers.allocate_number(conn, ticket_id)
-        joining = rules.new_collaborators(
-            recipients, on_ticket={sender.email}, enabled=self.settings.email_collaborators
+        joining, left_out = rules.cap_collaborators(
+            rules.new_collaborators(
+                recipients, on_ticket={sender.email}, enabled=self.settings.email_collaborators
+            ),
+            self.settings.max_collaborators_per_message,
         )
-        follow = _collaborators_added(joining) + _refused_attachment_notes(email)
-        entry_id = handlers.create_ticket(
-            conn,
-            self.store,
-            command,
-            ticket_id=ticket_id,
-            number=number,
-            metadata={"actor": f"email:{self.channel}"},
-            followed_by=follow,
+        follow = (
+            _collaborators_added(joining)
+            + self._left_out_note(left_out)
+            + _refused_attachment_notes(email)
+            + _cut_notes(email)
         )
+        try:
+            with conn.begin_nested():  # a refused ticket leaves no number behind
+                number = handlers.allocate_number(conn, ticket_id)
+                entry_id = handlers.create_ticket(
+                    conn,
+                    self.store,
+                    command,
+                    ticket_id=ticket_id,
+                    number=number,
+                    max_open_tickets=self.settings.max_open_tickets,
+                    metadata={"actor": f"email:{self.channel}"},
+                    followed_by=follow,
+                )
+        except admission.TicketRefused as refused:
+            refusal = Refusal(refused.reason)
+            return _refuse(refusal, refused.detail, email, self.channel, record=(conn, self.store))
         _remember(conn, self.store, email.message_id, ticket_id, entry_id)
-        conn.execute(
-            insert(requester_tickets).values(email=sender.email.lower(), ticket_id=str(ticket_id))
-        )
         log.info("email %s opened ticket %s", email.message_id, number)
         return MailOutcome("created", number)
 
@@ -266,7 +283,7 @@ class Intake:
                     "entry_id": str(entry_id),
                     "kind": "note",
                     "author": SYSTEM,
-                    "body": f"Delivery report ({email.subject}):\n\n{email.body}".strip(),
+                    "body": f"{_report_kind(email)} ({email.subject}):\n\n{email.body}".strip(),
                     "body_html": None,
                     "attachments": [],
                     "channel": "email",
@@ -279,11 +296,22 @@ class Intake:
             return MailOutcome("noted", state.number)
         return _refuse(
             Refusal.BOUNCE,
-            "a delivery report for no known ticket",
+            f"a {_report_kind(email).lower()} for no known ticket",
             email,
             self.channel,
             record=(conn, self.store),
         )
+
+    def _left_out_note(self, left_out: int) -> list[NewEvent]:
+        if not left_out:
+            return []
+        limit = self.settings.max_collaborators_per_message
+        return [
+            _system_note(
+                f"{left_out} more To/Cc addresses were not added as collaborators: at most "
+                f"{limit} join from one email (DESKSTREAM_MAX_COLLABORATORS_PER_MESSAGE)."
+            )
+        ]
 
     def _stamped(self, new_events: list[NewEvent]) -> list[NewEvent]:
         return [replace(e, metadata={"actor": f"email:{self.channel}"}) for e in new_events]
@@ -304,13 +332,12 @@ class _MailConfig:
         departments = [data for _, data in definitions(conn, store, "department")]
         emails = {d["email"].lower(): d["id"] for d in departments if d.get("email")}
         topics = definitions(conn, store, "help-topic")
-        banned = definitions(conn, store, "banned-email")
         return cls(
             system_addresses=frozenset({settings.helpdesk_email.lower(), *emails}),
             department_emails=emails,
             department_status={d["id"]: d.get("status", "active") for d in departments},
             help_topic_status={t["id"]: t.get("status", "active") for _, t in topics},
-            ban_list=tuple(b["email"] for _, b in banned if b.get("active", True)),
+            ban_list=handlers.ban_list(conn, store),
         )
 
     def statuses(self, state: TicketState) -> tuple[str | None, str | None]:
@@ -354,17 +381,6 @@ def _number(conn: Connection, ticket_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _open_tickets(conn: Connection, store: EventStore, email: str) -> int:
-    ticket_ids = conn.execute(
-        select(requester_tickets.c.ticket_id).where(requester_tickets.c.email == email.lower())
-    ).scalars()
-    count = 0
-    for ticket_id in ticket_ids:
-        state = handlers.load_ticket(conn, store, f"ticket-{ticket_id}")
-        count += state.exists and not state.rejected and state.state == tickets.OPEN
-    return count
-
-
 def _attachments(email: ParsedEmail) -> list[tickets.Attachment]:
     return [
         tickets.Attachment(a.filename, a.content_type, a.data, a.content_id, a.inline)
@@ -384,7 +400,33 @@ def _refused_attachment_notes(email: ParsedEmail) -> list[NewEvent]:
     if not email.refused_attachments:
         return []
     lines = [f"- {a.filename} ({a.size} bytes): {a.reason}" for a in email.refused_attachments]
-    body = "Attachments not kept:\n" + "\n".join(lines)
+    return [_system_note("Attachments not kept:\n" + "\n".join(lines))]
+
+
+def _cut_notes(email: ParsedEmail) -> list[NewEvent]:
+    """The content limits cut or simplified part of the email: the thread says what, and the
+    message as received is attached (or listed as not kept when it is too large)."""
+    if not email.cut:
+        return []
+    lines = "\n".join(f"- {line}" for line in email.cut)
+    return [_system_note(f"Part of this email is not shown as sent:\n{lines}")]
+
+
+def _report_kind(email: ParsedEmail) -> str:
+    return "Read receipt" if email.read_receipt else "Delivery report"
+
+
+def mime_limits(settings: Settings) -> MimeLimits:
+    return MimeLimits(
+        max_parts=settings.max_mime_parts,
+        max_depth=settings.max_mime_depth,
+        max_html_bytes=settings.max_html_bytes,
+        max_html_depth=settings.max_html_depth,
+    )
+
+
+def _system_note(body: str) -> NewEvent:
+    """A note on the thread saying what the desk left out of an email."""
     data: dict[str, Any] = {
         "entry_id": str(uuid.uuid4()),
         "kind": "note",
@@ -394,7 +436,7 @@ def _refused_attachment_notes(email: ParsedEmail) -> list[NewEvent]:
         "attachments": [],
         "autorespond": False,
     }
-    return [NewEvent("MessageAppended", data)]
+    return NewEvent("MessageAppended", data)
 
 
 def _refuse(

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import uuid
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from libs.events.envelope import NewEvent
 from libs.events.store import EventStore
+from libs.platform.configuration import definitions
 from libs.platform.database import insert_if_absent, reading
-from services.intake.adapters.tables import attachments, idempotency_keys, ticket_numbers
-from services.intake.domain import tickets
+from services.intake.adapters.tables import (
+    attachments,
+    idempotency_keys,
+    requester_tickets,
+    ticket_numbers,
+)
+from services.intake.domain import admission, tickets
 from services.intake.domain.numbers import candidate_number
 from services.intake.domain.tickets import OpenTicket, TicketState
+from services.routing.domain.filters import Filter
 
+log = logging.getLogger(__name__)
 _rng = random.SystemRandom()
 
 
@@ -26,10 +36,12 @@ def open_ticket(
     store: EventStore,
     command: OpenTicket,
     *,
+    max_open_tickets: int,
     idempotency_key: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> str:
-    """Open a ticket; returns its number once the TicketCreated event has committed.
+    """Open a ticket; returns its number once the TicketCreated event has committed. Raises
+    admission.TicketRefused (nothing written) when the desk's rules refuse it.
 
     Everything that can happen before the append does (the append holds the store's global
     lock until commit). Unique keys, not locks, keep numbers and idempotency keys single.
@@ -49,7 +61,13 @@ def open_ticket(
                     .values(ticket_number=number)
                 )
             create_ticket(
-                conn, store, command, ticket_id=ticket_id, number=number, metadata=metadata
+                conn,
+                store,
+                command,
+                ticket_id=ticket_id,
+                number=number,
+                max_open_tickets=max_open_tickets,
+                metadata=metadata,
             )
             return number
     except RetryWon as won:
@@ -63,26 +81,81 @@ def create_ticket(
     *,
     ticket_id: uuid.UUID,
     number: str,
+    max_open_tickets: int,
     metadata: dict[str, Any] | None = None,
     followed_by: list[NewEvent] | None = None,
 ) -> uuid.UUID:
-    """Store the attachments and append TicketCreated (then `followed_by`) inside `conn`'s
-    transaction; returns the first thread entry's id."""
-    stored = [store_attachment(conn, ticket_id, a) for a in command.attachments]
+    """Check the desk's rules, store the attachments and append TicketCreated (then
+    `followed_by`) inside `conn`'s transaction; returns the first thread entry's id. Every
+    channel opens tickets here, so every channel is held to the same rules: a refusal raises
+    admission.TicketRefused before anything is written."""
     entry_id = uuid.uuid4()
-    new_events = tickets.open_ticket(
-        TicketState(),
-        command,
-        ticket_id=ticket_id,
-        number=number,
-        entry_id=entry_id,
-        attachments=stored,
+    [created] = tickets.open_ticket(
+        TicketState(), command, ticket_id=ticket_id, number=number, entry_id=entry_id
     )
+    requester = command.requester.email
+    try:
+        admission.admit(
+            admission_policy(conn, store, max_open_tickets),
+            created.data,
+            open_tickets=lambda: count_open_tickets(conn, store, requester),
+        )
+    except admission.TicketRefused as refused:
+        log.warning(
+            "ticket refused (%s) via %s: %s", refused.reason, command.channel, refused.detail
+        )
+        raise
+    stored = [store_attachment(conn, ticket_id, a) for a in command.attachments]
+    created = replace(created, data={**created.data, "attachments": stored})
     new_events = [
-        replace(e, metadata=dict(metadata or {})) for e in (*new_events, *(followed_by or []))
+        replace(e, metadata=dict(metadata or {})) for e in (created, *(followed_by or []))
     ]
     store.append(tickets.stream_id(ticket_id), new_events, 0, conn=conn)
+    conn.execute(
+        insert(requester_tickets).values(email=requester.lower(), ticket_id=str(ticket_id))
+    )
     return entry_id
+
+
+def admission_policy(
+    conn: Connection, store: EventStore, max_open_tickets: int
+) -> admission.Policy:
+    """The rules as configured now: the active ban list and the filters."""
+    filters = tuple(_compiled(data) for _, data in definitions(conn, store, "filter"))
+    return admission.Policy(ban_list(conn, store), filters, max_open_tickets)
+
+
+def ban_list(conn: Connection, store: EventStore) -> tuple[str, ...]:
+    banned = definitions(conn, store, "banned-email")
+    return tuple(b["email"] for _, b in banned if b.get("active", True))
+
+
+# Compiled filters by their definition: compiling every filter for every ticket is wasted work.
+# Keyed by content, not id and version, which another database may give another definition.
+_filters: dict[bytes, Filter] = {}
+
+
+def _compiled(data: dict[str, Any]) -> Filter:
+    key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    found = _filters.get(key)
+    if found is None:
+        if len(_filters) > 1_000:  # old definitions are never asked for again
+            _filters.clear()
+        # Validated when defined (config_rules); one that no longer compiles is a bug, loudly.
+        found = _filters[key] = Filter.from_definition(data)
+    return found
+
+
+def count_open_tickets(conn: Connection, store: EventStore, email: str) -> int:
+    """How many of the requester's tickets are open (a rejected one is not)."""
+    ticket_ids = conn.execute(
+        select(requester_tickets.c.ticket_id).where(requester_tickets.c.email == email.lower())
+    ).scalars()
+    count = 0
+    for ticket_id in ticket_ids:
+        state = load_ticket(conn, store, f"ticket-{ticket_id}")
+        count += state.exists and not state.rejected and state.state == tickets.OPEN
+    return count
 
 
 class RetryWon(Exception):

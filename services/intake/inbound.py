@@ -56,17 +56,22 @@ def idempotency_key(event: CloudEvent) -> str:
 
 
 def receive_cloudevent(
-    store: EventStore, event: CloudEvent, *, metadata: dict[str, Any] | None = None
+    store: EventStore,
+    event: CloudEvent,
+    *,
+    max_open_tickets: int,
+    metadata: dict[str, Any] | None = None,
 ) -> Received:
     """Apply the event's mapping; the same (source, id) again answers the first ticket.
 
-    Raises EventRefused (422) when no mapping matches or what it renders is unusable; then
-    nothing is written, and the same event may be sent again once the mapping is fixed.
+    Raises EventRefused (422) when no mapping matches or what it renders is unusable, and
+    admission.TicketRefused when the ticket it would open is refused; then nothing is written,
+    and the same event may be sent again once the cause is fixed.
     """
     metadata = {**(metadata or {}), "cloudevent_source": event.source, "cloudevent_id": event.id}
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _receive(store, event, metadata)
+            return _receive(store, event, metadata, max_open_tickets)
         except (ConcurrencyError, _CorrelationMoved):
             # The correlated ticket changed (or another event took the correlation) between
             # our read and our write; nothing was written, so read again and redo.
@@ -75,7 +80,9 @@ def receive_cloudevent(
     raise AssertionError("unreachable")
 
 
-def _receive(store: EventStore, event: CloudEvent, metadata: dict[str, Any]) -> Received:
+def _receive(
+    store: EventStore, event: CloudEvent, metadata: dict[str, Any], max_open_tickets: int
+) -> Received:
     key = idempotency_key(event)
     try:
         with store.transaction() as conn:
@@ -84,7 +91,7 @@ def _receive(store: EventStore, event: CloudEvent, metadata: dict[str, Any]) -> 
                 return _duplicate(conn, store, event, earlier)
             mapping = cloudevents.choose_mapping(mappings(conn, store), event)
             rendered = cloudevents.render(mapping, event)
-            received = _apply(conn, store, rendered, metadata)
+            received = _apply(conn, store, rendered, metadata, max_open_tickets)
             conn.execute(
                 update(idempotency_keys)
                 .where(idempotency_keys.c.key == key)
@@ -111,7 +118,11 @@ class _CorrelationMoved(Exception):
 
 
 def _apply(
-    conn: Connection, store: EventStore, rendered: Rendered, metadata: dict[str, Any]
+    conn: Connection,
+    store: EventStore,
+    rendered: Rendered,
+    metadata: dict[str, Any],
+    max_open_tickets: int,
 ) -> Received:
     correlation = rendered.correlation
     pointed = _correlated_ticket(conn, correlation) if correlation is not None else None
@@ -148,7 +159,13 @@ def _apply(
         _point(conn, store, correlation, ticket_id, replacing=pointed)
     number = allocate_number(conn, ticket_id)
     create_ticket(
-        conn, store, rendered.ticket, ticket_id=ticket_id, number=number, metadata=metadata
+        conn,
+        store,
+        rendered.ticket,
+        ticket_id=ticket_id,
+        number=number,
+        max_open_tickets=max_open_tickets,
+        metadata=metadata,
     )
     return Received(number, "open_ticket")
 

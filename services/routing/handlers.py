@@ -20,7 +20,7 @@ from services.routing.adapters.tables import (
     routing_templates,
 )
 from services.routing.domain.assignment import AutoAssign
-from services.routing.domain.filters import TicketFacts, evaluate
+from services.routing.domain.filters import evaluate, ticket_facts
 from services.routing.domain.routes import (
     OPEN,
     NoDepartment,
@@ -99,7 +99,7 @@ def on_ticket_created(event: RecordedEvent, uow: UnitOfWork) -> None:
             requested_department_id=d.get("department_id"),
             topics=state.help_topics(uow.conn),
             departments=departments,
-            outcome=evaluate(state.filters(uow.conn), _facts(d)),
+            outcome=evaluate(state.filters(uow.conn), ticket_facts(d)),
             autorespond=d.get("autorespond", True),
         )
     except NoDepartment as exc:
@@ -156,23 +156,6 @@ def on_ticket_created(event: RecordedEvent, uow: UnitOfWork) -> None:
     new_events += _canned_responses(uow, event, route.canned_response_ids)
     # A system fact about what already happened: no expected version to race an agent's edit.
     uow.append(event.stream_id, new_events, ANY_VERSION)
-
-
-def _facts(d: dict[str, Any]) -> TicketFacts:
-    requester = d.get("requester") or {}
-    return TicketFacts(
-        channel=d["channel"],
-        email=requester.get("email") or "",
-        name=requester.get("name") or "",
-        subject=d.get("subject", ""),
-        body=d.get("body", ""),
-        to=tuple(d.get("to", ())),
-        cc=tuple(d.get("cc", ())),
-        reply_to=d.get("reply_to"),
-        help_topic_id=d.get("help_topic_id"),
-        headers=d.get("headers", {}),
-        fields=d.get("fields", {}),
-    )
 
 
 def _assign(

@@ -21,14 +21,14 @@ from services.intake.entrypoints.inbound_worker import GROUP, InboundConsumer
 from services.platform import Platform
 from services.workers import workers_for
 from tests.support.desk import desk_settings, open_platform
-from tests.support.servers import TansuBroker
+from tests.support.kafka_broker import KafkaBroker
 
 DLQ = INBOUND_TOPIC + DLQ_SUFFIX
 SOURCE = "//monitoring/prod"
 
 
 @pytest.fixture
-def platform(postgres_url: str, broker: TansuBroker, tmp_path: Path) -> Iterator[Platform]:
+def platform(postgres_url: str, broker: KafkaBroker, tmp_path: Path) -> Iterator[Platform]:
     broker.create_topics([DLQ])  # the fixture provisions the backbone's topics only
     settings = desk_settings(
         tmp_path, postgres_url, kafka_bootstrap=(broker.bootstrap,), kafka_fetch_max_wait_ms=50
@@ -62,7 +62,7 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
 
 
 def test_inbound_topic_opens_tickets_once_and_dead_letters_garbage(
-    platform: Platform, broker: TansuBroker
+    platform: Platform, broker: KafkaBroker
 ) -> None:
     # `serve intake` in Kafka mode runs this consumer (besides any IMAP pollers).
     assert GROUP in [w.name for w in workers_for(platform, ["intake"])]
@@ -89,6 +89,7 @@ def test_inbound_topic_opens_tickets_once_and_dead_letters_garbage(
         platform.clock,
         lambda: KafkaConsumer(**options),
         platform.kafka_producer,
+        max_open_tickets=0,
     )
     runner = Runner([consumer], poll_interval=0.05, idle_wait=0.1)
     runner.start()
@@ -134,7 +135,7 @@ def test_inbound_topic_opens_tickets_once_and_dead_letters_garbage(
     assert {r.value for r in dead} == {b"\x00garbage", record("evt-4", "cpu-hot")[1]}
 
 
-def _caught_up(broker: TansuBroker, produced: int) -> bool:
+def _caught_up(broker: KafkaBroker, produced: int) -> bool:
     """The group has committed past every record produced (offsets start at 0; Tansu answers
     ListOffsets wrongly, so the count, not the topic's end offsets, is the measure)."""
     # Never subscribes, so it only reads the group's offsets; it does not join the group.
@@ -149,7 +150,7 @@ def _caught_up(broker: TansuBroker, produced: int) -> bool:
     return sum(committed) >= produced
 
 
-def _read_all(broker: TansuBroker, topic: str, expected: int) -> list[Any]:
+def _read_all(broker: KafkaBroker, topic: str, expected: int) -> list[Any]:
     reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]

@@ -61,6 +61,23 @@ def test_pipe_exits_65_for_a_message_it_refuses_for_good(
     assert b"refused" in garbage.stderr
 
 
+def test_pipe_refuses_a_refused_message_again_with_the_same_exit_and_reason(
+    embedded_desk: tuple[dict[str, str], Path],
+) -> None:
+    env, _ = embedded_desk
+    # Mail from the desk's own address is a loop: refused, and recorded as refused.
+    raw = compose(sender="support@deskstream.local", message_id="<loop-twice@mail.example.com>")
+    first = pipe(raw, env, ROOT)
+    assert first.returncode == 65, first.stderr.decode()
+    again = pipe(raw, env, ROOT)
+    assert again.returncode == 65, again.stdout.decode()
+    assert _refusal(again.stderr) == _refusal(first.stderr) != ""
+
+
+def _refusal(stderr: bytes) -> str:
+    return next((line for line in stderr.decode().splitlines() if line.startswith("refused")), "")
+
+
 def test_pipe_exits_75_when_the_database_is_down_so_the_mta_retries(tmp_path: Path) -> None:
     env = base_env(
         database_url=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/gone",
@@ -105,7 +122,10 @@ def test_remote_piping_answers_like_osticket(
     with platform.store.transaction() as conn:
         banned = {"id": 1, "email": "spam@example.org", "active": True}
         define(platform.store, "banned-email", banned, conn=conn, expected_version=0)
-    denied = remote_pipe(client, api_key, compose(sender="spam@example.org"))
+    spam = compose(sender="spam@example.org")
+    denied = remote_pipe(client, api_key, spam)
     assert denied.status_code == 403
+    again = remote_pipe(client, api_key, spam)  # a duplicate of a refusal is a refusal
+    assert (again.status_code, again.get_data()) == (403, denied.get_data())
     tickets = [e for e in platform.store.read_all(0, 1000) if e.type == "TicketCreated"]
     assert [e.data["number"] for e in tickets] == [number]

@@ -157,6 +157,36 @@ def test_to_and_cc_people_become_collaborators_and_their_replies_thread(desk: De
     assert added == ["bob@example.com", "carol@example.com", "dan@example.com"]
 
 
+def test_one_email_adds_at_most_the_cap_of_collaborators_and_notes_the_rest(
+    desk: Desk,
+) -> None:
+    cap = desk.platform.settings.max_collaborators_per_message
+    assert cap == 20  # the default is what is under test
+    crowd = ", ".join(f"p{n}@example.net" for n in range(2000))
+    number = desk.receive(compose(cc=crowd, message_id="<crowd@x.org>")).number or ""
+
+    def left_out() -> list[str]:
+        return [
+            d["body"]
+            for t, d in desk.events(number)
+            if t == "MessageAppended" and d["kind"] == "note"
+        ]
+
+    def added() -> list[str]:
+        return [d["email"] for t, d in desk.events(number) if t == "CollaboratorAdded"]
+
+    assert added() == [f"p{n}@example.net" for n in range(cap)]  # the first, in header order
+    [note] = left_out()
+    assert note.startswith("1980 more To/Cc addresses were not added as collaborators")
+
+    # A reply that copies more people adds at most the cap again, and says so.
+    more = ", ".join(f"q{n}@example.net" for n in range(cap + 10))
+    reply = compose(cc=more, in_reply_to="<crowd@x.org>")
+    assert desk.receive(reply) == MailOutcome("appended", number)
+    assert added()[cap:] == [f"q{n}@example.net" for n in range(cap)]
+    assert left_out()[1].startswith("10 more To/Cc addresses")
+
+
 def test_collaborators_from_cc_can_be_switched_off(platform: Platform, tmp_path: Path) -> None:
     platform.settings = replace(platform.settings, email_collaborators=False)
     desk = Desk(platform)
@@ -264,6 +294,9 @@ def test_banned_senders_and_domains_are_refused(desk: Desk) -> None:
     for sender in ("spam@example.org", "x@mail.evil.example"):
         outcome = desk.receive(compose(sender=sender))
         assert outcome.action == "refused" and "banned" in (outcome.reason or "")
+    # A clean Reply-To does not carry a banned From past the ban list.
+    hidden = desk.receive(compose(sender="spam@example.org", reply_to="clean@example.net"))
+    assert hidden.action == "refused" and "spam@example.org is banned" in (hidden.reason or "")
     assert desk.receive(compose(sender="ham@example.org")).action == "created"
     assert len(desk.tickets()) == 1
 
@@ -281,7 +314,8 @@ def test_the_open_ticket_limit_refuses_a_new_ticket_but_not_a_reply(
     notices = [m for m in desk.sent() if m["Subject"].startswith("Open ticket limit reached")]
     assert [m["To"].addresses[0].addr_spec for m in notices] == ["ada@example.com"]
     assert notices[0]["Auto-Submitted"] == "auto-replied"
-    assert desk.receive(compose(message_id="<3@x.org>")).action == "duplicate"
+    again = desk.receive(compose(message_id="<3@x.org>"))  # refused again, noticed once
+    assert (again.action, again.refused, again.reason) == ("refused", over.refused, over.reason)
     assert len([m for m in desk.sent() if m["Subject"].startswith("Open ticket")]) == 1
     assert desk.receive(compose(in_reply_to="<1@x.org>")) == MailOutcome("appended", first)
     close(desk, first or "")

@@ -74,7 +74,8 @@ def new_ticket(store: EventStore) -> str:
         requester=Requester("bo@example.com", "Bo"),
         channel="api",
     )
-    return open_ticket(store, command, metadata={"traceparent": TRACEPARENT, "actor": "test"})
+    metadata = {"traceparent": TRACEPARENT, "actor": "test"}
+    return open_ticket(store, command, max_open_tickets=0, metadata=metadata)
 
 
 def test_events_carry_causation_correlation_and_trace(desk: EventStore, tmp_path: Path) -> None:

@@ -77,7 +77,12 @@ def test_filters_route_reject_and_business_hours_set_the_due_date(desk: Desk) ->
 
     vip_ticket = desk.open_ticket("bo@vip.example")
     plain_ticket = desk.open_ticket("cy@example.com")
-    spam_ticket = desk.open_ticket("newsletter@shop.example", subject="Weekly deals")
+    spam = {"name": "Ada", "email": "newsletter@shop.example", "subject": "Weekly deals"}
+    refused = desk.client.post(
+        "/api/tickets.json", json={**spam, "message": "Deals"}, headers={"X-API-Key": desk.api_key}
+    )  # osTicket's answer to a reject filter: 403, and no ticket
+    assert refused.status_code == 403, refused.text
+    assert refused.text == f"Unable to create new ticket: rejected by filter {spam_filter}"
     desk.settle()
 
     [routed] = desk.events(vip_ticket, "TicketRouted")
@@ -95,14 +100,11 @@ def test_filters_route_reject_and_business_hours_set_the_due_date(desk: Desk) ->
     [applied] = desk.events(plain_ticket, "SlaApplied")  # Default SLA: 18 h around the clock
     assert applied["due_at"] == "2026-01-10T09:00:00+00:00"
 
-    assert [e.type for e in desk.stream(spam_ticket)] == ["TicketCreated", "TicketRejected"]
-    assert desk.events(spam_ticket, "TicketRejected")[0]["filter_id"] == spam_filter
-    assert desk.ticket(spam_ticket)["status"] == "rejected"
     queue = desk.client.get(
         "/api/v1/queues/open/tickets", headers={"Authorization": f"Bearer {desk.token}"}
     ).json
     numbers = {t["number"] for t in queue["tickets"]}
-    assert {vip_ticket, plain_ticket} <= numbers and spam_ticket not in numbers
+    assert numbers == {vip_ticket, plain_ticket}
 
 
 def test_round_robin_and_fewest_open_hold_across_a_restart(desk: Desk) -> None:

@@ -22,14 +22,14 @@ from services.intake.handlers import open_ticket
 from services.platform import Platform
 from services.routing import handlers as routing_handlers
 from services.sla import handlers as sla_handlers
+from tests.support.kafka_broker import KafkaBroker
 from tests.support.platform import Deployment, base_env, deskstream
-from tests.support.servers import TansuBroker
 
 GRACE_HOURS = 0.002  # 7.2 seconds
 
 
 def test_a_killed_timer_catches_up_at_restart_and_marks_once(
-    postgres_url: str, broker: TansuBroker, tmp_path: Path
+    postgres_url: str, broker: KafkaBroker, tmp_path: Path
 ) -> None:
     env = base_env(database_url=postgres_url, kafka_bootstrap=broker.bootstrap)
     deskstream("migrate", env=env, cwd=tmp_path)
@@ -52,6 +52,7 @@ def test_a_killed_timer_catches_up_at_restart_and_marks_once(
             open_ticket(
                 store,
                 OpenTicket("Down", "Help", Requester("ada@example.com"), "api", help_topic_id=2),
+                max_open_tickets=0,
             )
             for _ in range(count)
         ]

@@ -19,6 +19,7 @@ from libs.platform.database import reading
 from libs.platform.settings import Settings
 from services import migrations
 from services.embedded import embedded_app
+from services.intake.commands import CONFLICT_EVENTS
 from services.intake.config import seed_defaults
 from services.intake.handlers import find_ticket
 from services.platform import Platform
@@ -123,6 +124,27 @@ def test_assign_then_a_stale_retry_gets_409_with_the_missed_events(desk: Desk) -
 
     assigned = desk.events(number)[-1]
     assert assigned.metadata["actor"].startswith("agent:")
+    assert error["events_total"] == 1
+
+
+def test_a_409_on_a_long_ticket_carries_the_newest_events_and_how_many_there_are(
+    desk: Desk,
+) -> None:
+    number = desk.open_ticket()
+    for version in range(2, 2 + 120):
+        note = desk.command(
+            number, "notes", {"body": f"note {version}", "expected_version": version}
+        )
+        assert note.status_code == 200, note.text
+    current = 2 + 120
+
+    stale = desk.command(number, "notes", {"body": "late", "expected_version": 1})
+    assert stale.status_code == 409, stale.text
+    error = stale.json["error"]  # type: ignore[index]
+    assert (error["current_version"], error["events_total"]) == (current, current - 1)
+    versions = [e["version"] for e in error["events"]]
+    assert versions == list(range(current - CONFLICT_EVENTS + 1, current + 1))  # newest, in order
+    assert error["events"][-1]["data"]["body"] == f"note {current - 1}"
 
 
 def test_if_match_carries_the_version(desk: Desk) -> None:

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from libs.events.catalog import EventCatalog
 
-REFUSALS = ("loop", "bounce", "banned", "over_limit")
+REFUSALS = ("loop", "bounce", "banned", "rejected", "over_limit")
 
 
 class EmailRefused(Schema):
@@ -32,5 +32,5 @@ def register(catalog: EventCatalog) -> None:
         EmailRefused,
         stream="email",
         description="An email made no ticket and no message: a loop, an unknown bounce, a "
-        "banned sender or a requester over the open-ticket limit.",
+        "banned sender, a filter's reject action or a requester over the open-ticket limit.",
     )

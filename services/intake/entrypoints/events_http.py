@@ -3,7 +3,8 @@
 An integration sends with its API key (`X-API-Key`, as for /api/tickets.json), or an agent with
 a bearer token. 202 `{ticket, action, duplicate}` once the effect is committed; the same
 (source, id) again answers the first ticket with `duplicate: true`. 422 when no event mapping
-takes the event (nothing is written), 400 when it is not a valid CloudEvent.
+takes the event (nothing is written), 400 when it is not a valid CloudEvent; a ticket the desk's
+rules refuse answers 403 (ban list, reject filter) or 422 (open-ticket limit).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def receive_event() -> Response:
         actor = f"apikey:{key.prefix}"
     event = cloudevents.from_http(dict(request.headers.items()), request.get_data(cache=False))
     received = inbound.receive_cloudevent(
-        platform.store, event, metadata={"actor": actor, **trace_metadata()}
+        platform.store,
+        event,
+        max_open_tickets=platform.settings.max_open_tickets,
+        metadata={"actor": actor, **trace_metadata()},
     )
     return json_response(received.as_json(), 202)

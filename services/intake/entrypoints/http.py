@@ -52,6 +52,7 @@ def _create_osticket(read_body: Callable[[], Any]) -> Response:
     number = handlers.open_ticket(
         platform.store,
         command,
+        max_open_tickets=platform.settings.max_open_tickets,
         idempotency_key=_idempotency_key(f"apikey-{key.id}"),
         metadata={"actor": f"apikey:{key.prefix}", **trace_metadata()},
     )
@@ -59,13 +60,14 @@ def _create_osticket(read_body: Callable[[], Any]) -> Response:
 
 
 # osTicket's answers for email it will not take; other refusals are 422 with the reason.
-_REFUSED_STATUS = {Refusal.UNPARSEABLE: 400, Refusal.BANNED: 403}
+_REFUSED_STATUS = {Refusal.UNPARSEABLE: 400, Refusal.BANNED: 403, Refusal.REJECTED: 403}
 
 
 @bp.post("/api/tickets.email")
 def create_osticket_email() -> Response:
     """Remote piping: the body is one raw RFC 822 message. 201 with the ticket's number once
-    committed (also for a message already received: the answer is its ticket)."""
+    committed (also for a message already received: the answer is its ticket); a message
+    refused before is refused again, with the same status."""
     platform = current_platform()
     require_api_key(platform.engine, request.headers.get("X-API-Key"), request.remote_addr)
     raw = request.get_data(cache=False)
@@ -95,6 +97,7 @@ def create_v1() -> Response:
     number = handlers.open_ticket(
         platform.store,
         command,
+        max_open_tickets=platform.settings.max_open_tickets,
         idempotency_key=_idempotency_key(scope),
         metadata={"actor": actor, **trace_metadata()},
     )

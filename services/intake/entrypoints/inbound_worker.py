@@ -45,9 +45,11 @@ class InboundConsumer:
         consumer_factory: Callable[[], KafkaConsumer],
         producer_factory: Callable[[], KafkaProducer],
         *,
+        max_open_tickets: int,
         max_consecutive_failures: int = 10,
     ) -> None:
         self.store = store
+        self.max_open_tickets = max_open_tickets
         self.consumer_factory = consumer_factory
         self.dead_letters = KafkaDeadLetters(producer_factory, clock)
         self.max_consecutive_failures = max_consecutive_failures
@@ -104,8 +106,10 @@ class InboundConsumer:
         if traceparent:
             metadata["traceparent"] = traceparent
         try:
-            received = receive_cloudevent(self.store, event, metadata=metadata)
-        except DeskstreamError as exc:  # refused: no mapping, or it renders nothing usable
+            received = receive_cloudevent(
+                self.store, event, max_open_tickets=self.max_open_tickets, metadata=metadata
+            )
+        except DeskstreamError as exc:  # refused: no mapping, an unusable render, the rules
             self._dead_letter(tp, record, f"{exc.code}: {exc.message}")
             return
         except Exception as exc:

@@ -25,8 +25,9 @@ from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 from libs.events.types.config import CONFIG_TYPES
 from libs.events.types.fields import STATES, Attachment, Author, Person
 from libs.platform.http import json_response
+from services.intake.commands import CONFLICT_EVENTS
 from services.intake.config_resources import HIDDEN, SECRETS
-from services.intake.domain import config_rules
+from services.intake.domain import admission, config_rules
 from services.intake.domain.payloads import OsTicketJson
 from services.intake.entrypoints.config_http import COLLECTIONS
 from services.intake.entrypoints.tickets_http import ACTIONS
@@ -176,8 +177,21 @@ class ErrorDetail(Shape):
     expected_version = fields.Integer(metadata={"description": "409: the version you sent"})
     events = fields.List(
         fields.Nested(HistoryEntry),
-        metadata={"description": "409 on a ticket: the events appended since your version"},
+        metadata={
+            "description": "409 on a ticket: the newest events appended since your version "
+            f"(at most {CONFLICT_EVENTS}, oldest first)"
+        },
     )
+    events_total = fields.Integer(
+        metadata={"description": "409 on a ticket: how many events were appended since"}
+    )
+    reason = fields.String(
+        metadata={
+            "description": "403/422 refusing a new ticket: the rule that refused it",
+            "enum": [admission.BANNED, admission.REJECTED, admission.OVER_LIMIT],
+        }
+    )
+    filter_id = fields.Integer(metadata={"description": "403 `rejected`: the filter's id"})
 
 
 class Error(Shape):
@@ -214,6 +228,10 @@ ERRORS = {
     "413": ("TooLarge", "The body is larger than the server accepts."),
     "415": ("UnsupportedMediaType", "Send Content-Type: application/json."),
     "422": ("Refused", "Well-formed, but nothing acts on it: nothing was written."),
+    "429": (
+        "TooManyRequests",
+        "Too many wrong credentials from this address: retry after `Retry-After` seconds.",
+    ),
 }
 
 AGENT: list[dict[str, list[str]]] = [{"agentToken": []}]
@@ -231,6 +249,8 @@ PARAMETERS = {
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
+    if "401" in statuses:  # whatever takes credentials is throttled per address (S12)
+        statuses = (*statuses, "429")
     return {status: {"$ref": f"#/components/responses/{ERRORS[status][0]}"} for status in statuses}
 
 
@@ -267,7 +287,7 @@ def _create_ticket(_: Values) -> Operation:
         "requestBody": _body(OsTicketJson),
         "responses": {
             "201": {"description": "Opened.", **_json(TicketVersion)},
-            **_errors("400", "401", "403", "413", "415"),
+            **_errors("400", "401", "403", "413", "415", "422"),
         },
     }
 
@@ -590,6 +610,7 @@ def _components(spec: APISpec) -> None:
         response: dict[str, Any] = {"description": description, **_json(Error)}
         if status == "409":
             response["description"] += (
-                " `current_version` and, on a ticket, `events` say what changed."
+                " `current_version` and, on a ticket, `events` (the newest) and `events_total`"
+                " say what changed."
             )
         spec.components.response(name, response)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from marshmallow import Schema, fields, validate
 
-from libs.events.types.fields import ConfigId
+from libs.events.types.fields import ConfigId, Email
 from libs.platform.auth import require_agent
 from libs.platform.errors import ValidationFailed
 from libs.platform.http import json_response
@@ -47,7 +47,7 @@ class TransferBody(Schema):
 
 
 class StatusBody(Schema):
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.Length(max=40))  # tickets.status
     reason = _Text()
 
 
@@ -71,11 +71,11 @@ class ReplyBody(NoteBody):
 
 
 class NewCollaboratorBody(Schema):
-    email = fields.Email(required=True)
+    email = Email(required=True)
     name = _Text()
 
 
-_Emails = lambda: fields.List(fields.Email(), load_default=list)  # noqa: E731
+_Emails = lambda: fields.List(Email(), load_default=list)  # noqa: E731
 # Ticket numbers another ticket names (merge, link): a request's worth, not a bulk job.
 _Numbers = lambda **kw: fields.List(  # noqa: E731
     fields.String(validate=validate.Length(min=1, max=20)), validate=validate.Length(max=50), **kw

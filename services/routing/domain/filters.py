@@ -77,6 +77,25 @@ class TicketFacts:
         return self._folded_headers.get(name.casefold(), ())
 
 
+def ticket_facts(created: Mapping[str, Any]) -> TicketFacts:
+    """What filters see of a TicketCreated's data: intake (which refuses a rejected ticket
+    before it exists) and routing (which routes it after) read the same facts."""
+    requester = created.get("requester") or {}
+    return TicketFacts(
+        channel=created["channel"],
+        email=requester.get("email") or "",
+        name=requester.get("name") or "",
+        subject=created.get("subject", ""),
+        body=created.get("body", ""),
+        to=tuple(created.get("to", ())),
+        cc=tuple(created.get("cc", ())),
+        reply_to=created.get("reply_to"),
+        help_topic_id=created.get("help_topic_id"),
+        headers=created.get("headers", {}),
+        fields=created.get("fields", {}),
+    )
+
+
 @dataclass(frozen=True)
 class Rule:
     field: str

@@ -16,6 +16,7 @@ from enum import Enum
 
 from marshmallow import ValidationError, validate
 
+from libs.events.types.fields import EMAIL_LENGTH
 from services.intake.domain.mail.parsed import Mailbox, ParsedEmail
 from services.intake.domain.tickets import OPEN, TicketState
 
@@ -26,7 +27,9 @@ class Refusal(Enum):
     UNPARSEABLE = "unparseable"
     LOOP = "loop"  # our own outgoing mail, or mail from one of the desk's own addresses
     BOUNCE = "bounce"  # a delivery report for no ticket we know
+    # The rules every channel applies to a new ticket (services.intake.domain.admission):
     BANNED = "banned"
+    REJECTED = "rejected"  # a filter's reject action
     OVER_LIMIT = "over_limit"  # the requester has the maximum number of open tickets
 
 
@@ -71,31 +74,15 @@ _VALID_ADDRESS = validate.Email()
 
 
 def valid_address(address: str) -> bool:
-    """The same check the event schema applies to a requester (marshmallow's Email)."""
+    """The same check the event schema applies to a requester (marshmallow's Email, at most
+    EMAIL_LENGTH characters)."""
+    if len(address) > EMAIL_LENGTH:
+        return False
     try:
         _VALID_ADDRESS(address)
     except ValidationError:
         return False
     return True
-
-
-def is_banned(address: str, ban_list: Iterable[str]) -> bool:
-    """Ban entries are addresses (`spam@example.com`) or domains (`example.com`, `@example.com`);
-    a domain bans its subdomains too."""
-    address = address.lower()
-    domain = address.rpartition("@")[2]
-    for entry in ban_list:
-        entry = entry.strip().lower()
-        if not entry:
-            continue
-        if "@" in entry and not entry.startswith("@"):
-            if address == entry:
-                return True
-            continue
-        banned = entry.lstrip("@")
-        if domain == banned or domain.endswith("." + banned):
-            return True
-    return False
 
 
 def may_write(state: TicketState, sender: str) -> bool:
@@ -162,13 +149,18 @@ def new_collaborators(
     return [m for m in recipients.others if m.email.lower() not in present]
 
 
+def cap_collaborators(people: list[Mailbox], limit: int) -> tuple[list[Mailbox], int]:
+    """The first `limit` people who join from one message, and how many were left out: one
+    mail copied to thousands must not make thousands of collaborators (and mail them all).
+    A limit of 0 leaves everyone in."""
+    if limit <= 0:
+        return people, 0
+    return people[:limit], max(len(people) - limit, 0)
+
+
 def department_for(system: Iterable[str], department_emails: dict[str, int]) -> int | None:
     """The department of the first desk address the email was sent to."""
     for address in system:
         if address in department_emails:
             return department_emails[address]
     return None
-
-
-def over_limit(open_tickets: int, limit: int) -> bool:
-    return limit > 0 and open_tickets >= limit
