@@ -1,23 +1,32 @@
 """notify's subscription: remember tickets, send the new-ticket autoresponse once routed, and
 the over-limit notice for an email refused for that reason — each at most once per recipient
-per autoresponse window (the mail-loop guard)."""
+per autoresponse window (the mail-loop guard). Mail goes only to an address that is one plain
+addr-spec (domain/headers.py); for any other the log says why nothing was sent."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from libs.events.envelope import NewEvent, RecordedEvent
 from libs.events.subscription import Subscription, TransientError, UnitOfWork
-from libs.platform.database import as_utc, upsert
+from libs.platform.database import as_utc, insert_if_absent, upsert
 from services.notify.adapters.mail import Mailer
-from services.notify.adapters.tables import notifications_sent, notify_departments, notify_tickets
+from services.notify.adapters.tables import (
+    mail_deliveries,
+    notifications_sent,
+    notify_departments,
+    notify_tickets,
+)
 from services.notify.domain.autoresponder import held_back_because, may_autorespond
+from services.notify.domain.headers import UnsafeAddress, safe_address
 from services.notify.domain.messages import (
+    Outgoing,
     TicketSummary,
     message_id,
     new_ticket_autoresponse,
@@ -28,7 +37,10 @@ AUTORESPONSE = "ticket.autoresponse"
 OVER_LIMIT = "email.over_limit"
 # Mail a robot could answer: one of these per recipient per window, whichever it is.
 AUTORESPONSES = (AUTORESPONSE, OVER_LIMIT)
+ACCEPTED_IN_MEMORY = 10_000
 AUTORESPONDER_LOCK_SPACE = 0x6E746679  # "ntfy": advisory locks keyed by recipient (PostgreSQL)
+
+log = logging.getLogger(__name__)
 
 
 class NotifyHandlers:
@@ -46,6 +58,8 @@ class NotifyHandlers:
         self.helpdesk_email = helpdesk_email
         self.helpdesk_name = helpdesk_name
         self.autoresponse_window = timedelta(seconds=autoresponse_window_s)
+        # Message-IDs SMTP accepted lately (oldest first): a retry in this process never resends.
+        self._accepted: dict[str, None] = {}
 
     def on_department(self, event: RecordedEvent, uow: UnitOfWork) -> None:
         responder = event.data.get("autoresponder") or {}
@@ -101,7 +115,7 @@ class NotifyHandlers:
             )
             ticket_id = uuid.UUID(event.stream_id.removeprefix("ticket-"))
 
-            def compose(msg_id: str) -> EmailMessage:
+            def compose(msg_id: str) -> Outgoing:
                 return new_ticket_autoresponse(
                     summary,
                     helpdesk_email=self.helpdesk_email,
@@ -121,7 +135,7 @@ class NotifyHandlers:
             return
         recipient = d["sender"]
 
-        def compose(msg_id: str) -> EmailMessage:
+        def compose(msg_id: str) -> Outgoing:
             return over_limit_notice(
                 recipient,
                 d.get("sender_name"),
@@ -141,7 +155,7 @@ class NotifyHandlers:
         recipient: str,
         template: str,
         ticket_id: uuid.UUID | None,
-        compose: Callable[[str], EmailMessage],
+        compose: Callable[[str], Outgoing],
     ) -> None:
         recipient = recipient.lower()
         key = {"cause_event_id": str(event.event_id), "recipient": recipient, "template": template}
@@ -167,6 +181,18 @@ class NotifyHandlers:
             "template": template,
             "recipient": recipient,
         }
+        try:
+            safe_address(recipient)
+        except UnsafeAddress as exc:
+            # Intake's check (marshmallow's Email) lets through quoted local parts and other
+            # forms a header could be confused by: refuse here, with a record, rather than raise.
+            log.warning("no %s sent for event %s: %s", template, event.event_id, exc)
+            uow.append(
+                f"notification-{notification_id}",
+                [NewEvent("NotificationSuppressed", {**about, "reason": str(exc)})],
+                0,
+            )
+            return
         if template in AUTORESPONSES:
             _serialise_recipient(uow.conn, recipient)
             last = _last_autoresponse(uow.conn, recipient)
@@ -180,9 +206,25 @@ class NotifyHandlers:
                     0,
                 )
                 return
-        # Sent inside the transaction: if we crash after SMTP accepted it and before commit, the
-        # redelivery resends with the same Message-ID — the one window DESIGN.md allows.
-        self.mailer.send(compose(msg_id))
+        now = uow.clock.now()
+        if msg_id in self._accepted or _accepted_before(uow.conn, msg_id):
+            # An earlier attempt's mail went out and its transaction then failed: record it now.
+            log.info("%s %s was accepted by SMTP before; not sent again", template, msg_id)
+        else:
+            self.mailer.send(compose(msg_id))
+            # Left to this transaction alone, a failed commit would resend the batch's mail (seen
+            # with terminated backends: one autoresponse three times). So the acceptance is kept
+            # in memory at once and committed on a connection of its own; what is left is a
+            # crash of this process between SMTP's answer and that commit, where DESIGN.md
+            # allows a resend with the same Message-ID.
+            self._accepted[msg_id] = None
+            while len(self._accepted) > ACCEPTED_IN_MEMORY:
+                self._accepted.pop(next(iter(self._accepted)))
+            _remember_accepted(uow.conn, msg_id, now)
+        # And with this transaction, for when the early commit could not be made.
+        insert_if_absent(
+            uow.conn, mail_deliveries, {"message_id": msg_id, "accepted_at": now}, ["message_id"]
+        )
         uow.conn.execute(
             insert(notifications_sent).values(**key, message_id=msg_id, sent_at=uow.clock.now())
         )
@@ -203,6 +245,31 @@ class NotifyHandlers:
             },
             categories=frozenset({"ticket", "config", "email"}),
         )
+
+
+def _accepted_before(conn: Connection, msg_id: str) -> bool:
+    found = conn.execute(
+        select(mail_deliveries.c.message_id).where(mail_deliveries.c.message_id == msg_id)
+    ).first()
+    return found is not None
+
+
+def _remember_accepted(conn: Connection, msg_id: str, now: datetime, attempts: int = 3) -> None:
+    """Commit at once that SMTP accepted `msg_id`, on a connection of its own (PostgreSQL). On
+    SQLite one writer holds the file: the handler's transaction records it, and the desk is one
+    process, where a crash loses both alike."""
+    if conn.dialect.name != "postgresql":
+        return
+    row = {"message_id": msg_id, "accepted_at": now}
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.engine.begin() as own:
+                insert_if_absent(own, mail_deliveries, row, ["message_id"])
+            return
+        except DBAPIError as exc:
+            # A terminated pooled connection: a fresh one usually works at once. If the database
+            # stays away, the memory of this process and the handler's own commit remain.
+            log.warning("recording that %s was accepted (try %d): %s", msg_id, attempt, exc)
 
 
 def _last_autoresponse(conn: Connection, recipient: str) -> datetime | None:

@@ -37,3 +37,13 @@ notifications_sent = Table(
     # The mail-loop guard's question: when did this recipient last get an autoresponse?
     Index("ix_notifications_sent_recipient", "recipient", "sent_at"),
 )
+
+# Message-IDs the SMTP server accepted, written the moment it did and outside the handler's
+# transaction: when that transaction then fails (a terminated backend, a crash before commit),
+# the redelivered event finds the mail already gone and does not send it again.
+mail_deliveries = Table(
+    "mail_deliveries",
+    metadata,
+    Column("message_id", String(300), primary_key=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+)
