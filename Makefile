@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-sla bench-mail install system-deps clean docs
+.PHONY: run test lint typecheck bench bench-sla bench-mail chaos install system-deps clean docs
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests drive for real (PostgreSQL is expected to run already on CI machines;
-# the fixture starts it when it is installed but stopped).
+# Debian packages the tests drive for real: installs PostgreSQL and dovecot when missing, makes a
+# cluster if there is none, trusts loopback TCP for the fixtures, and starts PostgreSQL.
 system-deps:
 	@bash scripts/system-deps.sh
 
@@ -46,6 +46,12 @@ bench-sla: install system-deps
 bench-mail: install system-deps
 	$(BIN)/python -m bench.mail
 	$(BIN)/python -m bench.logsize
+	$(BIN)/python -m bench.mimecost
+
+# The fault catalogue (RELIABILITY.md F1-F14) against the distributed mode, 3 rounds each
+# (--quick: one round, as in `make test`); the table lands in bench/results/chaos.json.
+chaos: install system-deps
+	$(BIN)/python -m bench.chaos
 
 docs: install
 	$(BIN)/python -m services.docs

@@ -26,12 +26,18 @@ def ticket_payload(tag: str, i: int) -> dict[str, str]:
 
 
 def post_ticket(
-    session: requests.Session, deployment: Deployment, payload: dict[str, str]
+    session: requests.Session,
+    deployment: Deployment,
+    payload: dict[str, str],
+    idempotency_key: str | None = None,
 ) -> requests.Response:
+    headers = {"X-API-Key": deployment.api_key}
+    if idempotency_key is not None:  # a retry with the same key answers the same ticket
+        headers["Idempotency-Key"] = idempotency_key
     return session.post(
         f"{deployment.intake_url}/api/tickets.json",
         json=payload,
-        headers={"X-API-Key": deployment.api_key},
+        headers=headers,
         timeout=TIMEOUT_S,
     )
 
