@@ -15,11 +15,11 @@ MAX_INT64 = 2**63 - 1
 MAX_DEPTH = 64
 
 
-def unstorable(value: Any, where: str = "") -> tuple[str, str] | None:
+def unstorable(value: Any, where: str = "", *, nul: bool = False) -> tuple[str, str] | None:
     """(path, problem) of the first part of a JSON-like value some projection cannot store:
     an integer past signed 64 bits, a NaN or infinity, a NUL character (PostgreSQL's text and
-    JSONB refuse it) in a string or a key, nesting deeper than MAX_DEPTH. None when all of it
-    can be stored."""
+    JSONB refuse it) in a string or a key unless `nul` allows it (for input whose NULs are
+    dropped on the way in), nesting deeper than MAX_DEPTH. None when all of it can be stored."""
     stack = [(where, value, 0)]
     while stack:
         path, item, depth = stack.pop()
@@ -34,12 +34,12 @@ def unstorable(value: Any, where: str = "") -> tuple[str, str] | None:
             if not math.isfinite(item):
                 return path or "body", "must be a finite number"
         elif isinstance(item, str):
-            if "\x00" in item:
+            if "\x00" in item and not nul:
                 return path or "body", "must not contain NUL (\\u0000) characters"
         elif isinstance(item, dict):
             for key, inner in reversed(list(item.items())):
                 name = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and "\x00" in key:
+                if isinstance(key, str) and "\x00" in key and not nul:
                     return name, "names must not contain NUL (\\u0000) characters"
                 stack.append((name, inner, depth + 1))
         elif isinstance(item, list | tuple):

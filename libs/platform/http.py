@@ -12,6 +12,7 @@ from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from libs.events.errors import ConcurrencyError
 from libs.platform.errors import DeskstreamError
@@ -33,6 +34,13 @@ def json_response(
     )
 
 
+class TicketNumber(BaseConverter):
+    """`<number:number>`: a ticket number is digits (String(20) in every table). Anything else
+    is no ticket: 404 from routing, never a lookup with bytes a database refuses (NUL)."""
+
+    regex = r"[0-9]{1,20}"
+
+
 def create_base_app(
     name: str,
     readiness: dict[str, ReadinessCheck],
@@ -41,6 +49,7 @@ def create_base_app(
     trusted_proxies: str = "127.0.0.1,::1",
 ) -> Flask:
     app = Flask(name)
+    app.url_map.converters["number"] = TicketNumber
     app.config["MAX_CONTENT_LENGTH"] = max_request_bytes
     app.wsgi_app = ClientAddress(app.wsgi_app, trusted_proxies)  # type: ignore[method-assign]
 

@@ -14,14 +14,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from libs.events.tables import dead_letters, events
+from libs.events.tables import dead_letters
 from libs.platform.access import create_agent
 from libs.platform.database import reading
 from services.intake.domain.mail.parser import parse_email
 from services.platform import Platform
+from tests.support.builders import ticket_created, write_unchecked
 from tests.support.desk import desk_settings, open_platform, pipeline, settle
 
 HUGE = 99999999999999999999999
@@ -163,6 +164,18 @@ def mail_filename(name: str) -> str:
 HOSTILE_NAMES = ["../../../../tmp/x", "invoice\u202etxt.exe", "a\x07b\x85c\u2066.txt"]
 
 
+@pytest.mark.parametrize("number", ["%00", "12%0d%0a", "1" * 21, "abc"])
+def test_a_ticket_number_that_is_not_one_is_no_ticket(
+    client: FlaskClient, auth: dict[str, str], number: str
+) -> None:
+    """PostgreSQL refused a NUL in the lookup (a 500); a number is digits, anything else 404."""
+    for path in (f"/api/v1/tickets/{number}", f"/api/v1/tickets/{number}/events"):
+        assert client.get(path, headers=auth).status_code == 404
+    closed = {"status": "closed", "expected_version": 1}
+    answer = client.post(f"/api/v1/tickets/{number}/status", headers=auth, json=closed)
+    assert answer.status_code == 404
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_attachment_names_are_stored_as_the_mail_path_stores_them(
     platform: Platform, client: FlaskClient, api_key: str, auth: dict[str, str], channel: str
@@ -185,28 +198,8 @@ def test_the_read_model_keeps_serving_after_a_poison_event_in_the_store(
     subscription dead-letters it (with its data) and projects every later ticket."""
     poisoned = f"ticket-{uuid.uuid4()}"
     ticket_id = poisoned.removeprefix("ticket-")
-    with platform.store.transaction() as conn:
-        conn.execute(
-            insert(events).values(
-                event_id=str(uuid.uuid4()),
-                stream_id=poisoned,
-                version=1,
-                type="TicketCreated",
-                schema_version=1,
-                time=platform.clock.now(),
-                data={
-                    "ticket_id": ticket_id,
-                    "number": "999999",
-                    "subject": "poison",
-                    "channel": "api",
-                    "requester": {"email": "p@example.com", "name": "P"},
-                    "entry_id": str(uuid.uuid4()),
-                    "body": "x",
-                    "help_topic_id": HUGE,
-                },
-                metadata={},
-            )
-        )
+    poison = ticket_created(ticket_id=ticket_id, number="999999", help_topic_id=HUGE)
+    write_unchecked(platform.store, poisoned, "TicketCreated", poison)
     subscribers = pipeline(platform)
     number = number_of("json", create(client, "json", api_key))
     settle(subscribers)

@@ -147,9 +147,10 @@ def _event(attributes: Mapping[str, str], data: Any) -> CloudEvent:
     for name, value in attributes.items():
         if "\x00" in value:  # PostgreSQL text cannot hold NUL
             raise ValidationFailed(f"{name} must not contain NUL characters", field=name)
-    # Data a template renders is re-serialised: what orjson or a projection cannot take (too
-    # deep, NUL, huge integers) is refused here, in both modes and on both transports.
-    problem = unstorable(data, "data")
+    # Data a template renders is re-serialised: what orjson cannot take (too deep, integers past
+    # 64 bits) is refused here, in both modes and on both transports. NULs are dropped as the
+    # templates render, so they may stay.
+    problem = unstorable(data, "data", nul=True)
     if problem is not None:
         raise ValidationFailed(f"{problem[0]} {problem[1]}", field=problem[0])
     if attributes["specversion"] != SPEC_VERSION:

@@ -24,7 +24,7 @@ from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 
 from libs.events.types.config import CONFIG_TYPES
 from libs.events.types.fields import STATES, Attachment, Author, Person
-from libs.platform.http import json_response
+from libs.platform.http import TicketNumber, json_response
 from services.intake.commands import CONFLICT_EVENTS
 from services.intake.config_resources import HIDDEN, SECRETS
 from services.intake.domain import admission, config_rules
@@ -584,11 +584,13 @@ def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
     for name, converter in rule._converters.items():
         if isinstance(converter, AnyConverter):
             continue
-        schema = (
+        schema: dict[str, Any] = (
             {"type": "integer", "minimum": 1}
             if isinstance(converter, IntegerConverter)
             else {"type": "string"}
         )
+        if isinstance(converter, TicketNumber):
+            schema["pattern"] = f"^{TicketNumber.regex}$"
         parameter = {"in": "path", "name": name, "required": True, "schema": schema}
         if name in PARAMETERS:
             parameter["description"] = PARAMETERS[name]

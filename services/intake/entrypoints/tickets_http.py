@@ -176,7 +176,7 @@ ACTIONS: dict[str, tuple[Schema, Callable[[Body], commands.Command]]] = {
 }
 
 
-@bp.post(f"/api/v1/tickets/<number>/<any({', '.join(ACTIONS)}):action>")
+@bp.post(f"/api/v1/tickets/<number:number>/<any({', '.join(ACTIONS)}):action>")
 def ticket_command(number: str, action: str) -> Response:
     platform = current_platform()
     agent = require_agent(platform.engine, request.headers.get("Authorization"))

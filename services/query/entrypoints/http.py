@@ -15,7 +15,7 @@ from services.query import readers
 bp = Blueprint("query", __name__)
 
 
-@bp.get("/api/v1/tickets/<number>")
+@bp.get("/api/v1/tickets/<number:number>")
 def get_ticket(number: str) -> Response:
     platform = current_platform()
     agent = require_agent(platform.engine, request.headers.get("Authorization"))
@@ -24,7 +24,7 @@ def get_ticket(number: str) -> Response:
     return json_response(ticket, headers={"ETag": f'"{ticket["version"]}"'})
 
 
-@bp.get("/api/v1/tickets/<number>/events")
+@bp.get("/api/v1/tickets/<number:number>/events")
 def get_ticket_events(number: str) -> Response:
     platform = current_platform()
     agent = require_agent(platform.engine, request.headers.get("Authorization"))
