@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Connection
 
 from libs.events import metrics
@@ -25,13 +24,14 @@ from libs.events.dead_letters import payload_text
 from libs.events.dead_letters import record as record_dead_letter
 from libs.events.embedded import load_checkpoint, save_checkpoint
 from libs.events.envelope import SOURCE, SPEC_VERSION, RecordedEvent, parse_cloudevent_type
-from libs.events.store import EventStore
-from libs.events.subscription import (
-    Subscription,
-    SubscriptionProcessor,
-    SubscriptionStopped,
-    is_transient,
+from libs.events.kafka_consumer import (
+    Batch,
+    KafkaConsumerEngine,
+    RecordRefused,
+    record_origin,
 )
+from libs.events.store import EventStore
+from libs.events.subscription import Subscription, SubscriptionProcessor
 from libs.events.wakeup import waiter_for
 from libs.platform.database import reading
 
@@ -269,19 +269,6 @@ class KafkaDeadLetters:
             self._producer = None
 
 
-def record_origin(tp: TopicPartition, record: Any) -> str:
-    """Where a consumed record came from: topic/partition/offset."""
-    return f"{tp.topic}/{tp.partition}/{record.offset}"
-
-
-def report_lag(name: str, consumer: KafkaConsumer, tp: TopicPartition, last_offset: int) -> None:
-    """The consumer-lag gauge once the records up to `last_offset` are processed (unchanged
-    while the consumer does not know the partition's end yet)."""
-    highwater = consumer.highwater(tp)
-    if highwater is not None:
-        metrics.CONSUMER_LAG.labels(name).set(max(0, highwater - last_offset - 1))
-
-
 def consumer_options(
     bootstrap: Sequence[str], group: str, fetch_max_wait_ms: int
 ) -> dict[str, Any]:
@@ -299,7 +286,9 @@ def consumer_options(
 
 
 class KafkaSubscriber:
-    """One consumer-group member feeding one subscription."""
+    """One consumer-group member feeding one subscription: the consumer engine with the
+    CloudEvents binary codec; a partition's batch is applied in one transaction by the
+    SubscriptionProcessor (stream versions, dead letters, stopping)."""
 
     def __init__(
         self,
@@ -311,70 +300,36 @@ class KafkaSubscriber:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.consumer_factory = consumer_factory
         self.dead_letters = KafkaDeadLetters(producer_factory, clock)
         self.processor = SubscriptionProcessor(subscription, store, self.dead_letters, clock)
-        self.topics = sorted(TOPICS[c] for c in subscription.categories)
-        self._consumer: KafkaConsumer | None = None
+        self.engine: KafkaConsumerEngine[RecordedEvent] = KafkaConsumerEngine(
+            subscription.name,
+            [TOPICS[c] for c in subscription.categories],
+            consumer_factory,
+            self.dead_letters,
+            self._decode,
+            self._handle,
+        )
 
     @property
     def name(self) -> str:
         return self.processor.name
 
-    def _consumer_or_new(self) -> KafkaConsumer:
-        if self._consumer is None:
-            consumer = self.consumer_factory()
-            consumer.subscribe(self.topics)
-            self._consumer = consumer
-        return self._consumer
-
     def run_once(self, timeout_ms: int = 500) -> int:
-        consumer = self._consumer_or_new()
-        polled = consumer.poll(timeout_ms=timeout_ms)
-        processed = 0
-        for tp, records in polled.items():
-            processed += self._process_partition(consumer, tp, records)
-        return processed
+        return self.engine.run_once(timeout_ms)
 
-    def _process_partition(
-        self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]
-    ) -> int:
-        events: list[RecordedEvent] = []
-        for record in records:
-            try:
-                events.append(decode(record.headers or [], record.value, self.store.catalog))
-            except Exception as exc:
-                self._dead_letter_raw(tp, record, str(exc))
-        self.dead_letters.origin = (
-            f"{tp.topic}/{tp.partition}/{records[0].offset}..{records[-1].offset}"
-        )
+    def _decode(self, record: Any) -> RecordedEvent:
         try:
-            self.processor.process(events)
-        except SubscriptionStopped:
-            raise
+            return decode(record.headers or [], record.value, self.store.catalog)
         except Exception as exc:
-            # Not committed: seek back so the same records come again after the backoff.
-            consumer.seek(tp, records[0].offset)
-            report_lag(self.name, consumer, tp, records[0].offset - 1)  # they are still lag
-            if not is_transient(exc):
-                raise
-            log.warning("%s: transient error on %s, will retry: %s", self.name, tp, exc)
-            self.clock.sleep(1.0)
-            return 0
-        consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
-        report_lag(self.name, consumer, tp, records[-1].offset)
-        return len(records)
+            raise RecordRefused(str(exc)) from exc
 
-    def _dead_letter_raw(self, tp: TopicPartition, record: Any, error: str) -> None:
-        """An undecodable record: straight to the DLQ as it came, with where it came from."""
-        log.error("%s: undecodable record at %s: %s", self.name, record_origin(tp, record), error)
-        self.dead_letters.publish_record(tp, record, self.name, error)
+    def _handle(self, batch: Batch[RecordedEvent]) -> None:
+        self.dead_letters.origin = batch.origin
+        self.processor.process(batch.items)
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-        self.dead_letters.close()
+        self.engine.close()
 
 
 class RelayWorker:

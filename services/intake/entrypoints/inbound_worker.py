@@ -2,12 +2,13 @@
 from an external system (binary mode: `ce_*` headers, the value is the data), applied through
 the event mappings as `POST /api/v1/events` applies it.
 
-Each record's effect commits in its own database transaction (idempotent by source + id); the
-partition's next offset is committed only after that. A record that is no CloudEvent, or that
-no mapping takes, goes to `deskstream.inbound.v1.dlq` with the error in its headers and the
-partition goes on. Transient failures (database down) seek back and retry; unexpected errors
-dead-letter the record, and after `max_consecutive_failures` of those in a row the consumer
-stops and /readyz says why (more likely a broken deploy than bad data).
+It runs on the shared consumer engine (libs/events/kafka_consumer.py) with intake's CloudEvents
+codec as the decoder. Each record's effect commits in its own database transaction (idempotent
+by source + id); the partition's next offset is committed only after that. A record that is no
+CloudEvent, or that no mapping takes, goes to `deskstream.inbound.v1.dlq` with the error in its
+headers and the partition goes on. Transient failures (database down) seek back and retry;
+unexpected errors dead-letter the record, and after `max_consecutive_failures` of those in a
+row the consumer stops and /readyz says why (more likely a broken deploy than bad data).
 """
 
 from __future__ import annotations
@@ -16,21 +17,40 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.structs import OffsetAndMetadata
+from kafka import KafkaConsumer, KafkaProducer
 
 from libs.events import metrics
 from libs.events.catalog import INBOUND_TOPIC
 from libs.events.clock import Clock
-from libs.events.kafka import KafkaDeadLetters, record_origin, report_lag
+from libs.events.kafka import KafkaDeadLetters
+from libs.events.kafka_consumer import Batch, KafkaConsumerEngine, RecordRefused
 from libs.events.store import EventStore
-from libs.events.subscription import SubscriptionStopped, is_transient
+from libs.events.subscription import is_transient
 from libs.platform.errors import DeskstreamError
 from services.intake.domain import cloudevents
+from services.intake.domain.cloudevents import CloudEvent
 from services.intake.inbound import receive_cloudevent
 
 log = logging.getLogger(__name__)
 GROUP = "intake-inbound"
+
+# What the decoder makes of a record: the event, and the metadata its effects are recorded with.
+Inbound = tuple[CloudEvent, dict[str, Any]]
+
+
+def decode_record(record: Any) -> Inbound:
+    headers = list(record.headers or [])
+    try:
+        event = cloudevents.from_kafka(headers, record.value)
+    except DeskstreamError as exc:
+        raise RecordRefused(f"not a valid CloudEvent: {exc.message}") from exc
+    metadata = {"actor": f"kafka:{INBOUND_TOPIC}"}
+    traceparent = next(
+        (v.decode(errors="replace") for k, v in headers if k == "traceparent" and v), None
+    )
+    if traceparent:
+        metadata["traceparent"] = traceparent
+    return event, metadata
 
 
 class InboundConsumer:
@@ -50,89 +70,36 @@ class InboundConsumer:
     ) -> None:
         self.store = store
         self.max_open_tickets = max_open_tickets
-        self.consumer_factory = consumer_factory
-        self.dead_letters = KafkaDeadLetters(producer_factory, clock)
-        self.max_consecutive_failures = max_consecutive_failures
-        self.consecutive_failures = 0
-        self._consumer: KafkaConsumer | None = None
+        self.engine: KafkaConsumerEngine[Inbound] = KafkaConsumerEngine(
+            GROUP,
+            [INBOUND_TOPIC],
+            consumer_factory,
+            KafkaDeadLetters(producer_factory, clock),
+            decode_record,
+            self._handle,
+            records_per_transaction=1,  # receive_cloudevent is one transaction per event
+            max_consecutive_failures=max_consecutive_failures,
+        )
 
     def run_once(self, timeout_ms: int = 500) -> int:
-        if self._consumer is None:
-            self._consumer = self.consumer_factory()
-            self._consumer.subscribe([INBOUND_TOPIC])
-        polled = list(self._consumer.poll(timeout_ms=timeout_ms).items())
-        processed = 0
-        for index, (tp, records) in enumerate(polled):
-            try:
-                processed += self._partition(self._consumer, tp, records)
-            except BaseException:
-                # The other partitions' records were fetched but not processed: fetch them again.
-                for later, later_records in polled[index + 1 :]:
-                    self._consumer.seek(later, later_records[0].offset)
-                raise
-        return processed
+        return self.engine.run_once(timeout_ms)
 
-    def _partition(self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any]) -> int:
-        done = 0
-        try:
-            for record in records:
-                self._record(tp, record)
-                done += 1
-                if self.consecutive_failures >= self.max_consecutive_failures:
-                    break
-        finally:
-            if done:
-                consumer.commit({tp: OffsetAndMetadata(records[done - 1].offset + 1, "", -1)})
-            if done < len(records):  # not processed: the same record comes again after a backoff
-                consumer.seek(tp, records[done].offset)
-        if self.consecutive_failures >= self.max_consecutive_failures:
-            raise SubscriptionStopped(
-                f"{self.consecutive_failures} records in a row failed (see the log and the DLQ)"
-            )
-        report_lag(self.name, consumer, tp, records[-1].offset)
-        return done
-
-    def _record(self, tp: TopicPartition, record: Any) -> None:
-        headers = list(record.headers or [])
-        try:
-            event = cloudevents.from_kafka(headers, record.value)
-        except DeskstreamError as exc:
-            self._dead_letter(tp, record, f"not a valid CloudEvent: {exc.message}")
-            return
-        traceparent = next(
-            (v.decode(errors="replace") for k, v in headers if k == "traceparent" and v), None
-        )
-        metadata = {"actor": f"kafka:{INBOUND_TOPIC}"}
-        if traceparent:
-            metadata["traceparent"] = traceparent
+    def _handle(self, batch: Batch[Inbound]) -> None:
+        [(event, metadata)] = batch.items
         try:
             received = receive_cloudevent(
                 self.store, event, max_open_tickets=self.max_open_tickets, metadata=metadata
             )
         except DeskstreamError as exc:  # refused: no mapping, an unusable render, the rules
-            self._dead_letter(tp, record, f"{exc.code}: {exc.message}")
-            return
+            raise RecordRefused(f"{exc.code}: {exc.message}") from exc
         except Exception as exc:
             if is_transient(exc):
                 raise
-            log.exception(
-                "%s: cannot process the record at %s", self.name, record_origin(tp, record)
-            )
-            self._dead_letter(tp, record, f"{type(exc).__name__}: {exc}")
-            self.consecutive_failures += 1
-            return
-        self.consecutive_failures = 0
+            log.exception("%s: cannot process the record at %s", self.name, batch.origin)
+            raise RecordRefused(f"{type(exc).__name__}: {exc}", failure=True) from exc
         metrics.EVENTS_CONSUMED.labels(self.name).inc()
         if received.duplicate:
             metrics.EVENTS_DUPLICATE.labels(self.name).inc()
 
-    def _dead_letter(self, tp: TopicPartition, record: Any, error: str) -> None:
-        origin = record_origin(tp, record)
-        log.warning("%s: dead-lettering the record at %s: %s", self.name, origin, error)
-        self.dead_letters.publish_record(tp, record, self.name, error)
-
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
-        self.dead_letters.close()
+        self.engine.close()
