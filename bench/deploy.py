@@ -65,6 +65,21 @@ class Running:
     broker: KafkaBroker | None = None
 
 
+def backing_services(
+    stack: contextlib.ExitStack[Any], workdir: Path
+) -> tuple[PostgresDatabase, KafkaBroker]:
+    """What the distributed mode runs on: a fresh database and a broker with every topic, both
+    torn down when ``stack`` closes."""
+    database = PostgresDatabase(log_dir=workdir)
+    database.create()
+    stack.callback(database.drop)
+    broker = KafkaBroker(log_dir=workdir)
+    stack.callback(broker.discard)
+    broker.start()
+    broker.create_topics(all_topics(), partitions=3)
+    return database, broker
+
+
 @contextlib.contextmanager
 def running(mode: str, workdir: Path) -> Iterator[Running]:
     """A running Deskstream in ``mode`` ("embedded" or "kafka"); everything it needed
@@ -76,13 +91,7 @@ def running(mode: str, workdir: Path) -> Iterator[Running]:
         if mode == "embedded":
             deployment = _guarded(lambda: start_embedded(workdir))
         elif mode == "kafka":
-            database = PostgresDatabase(log_dir=workdir)
-            database.create()
-            stack.callback(database.drop)
-            broker = KafkaBroker(log_dir=workdir)
-            stack.callback(broker.discard)
-            broker.start()
-            broker.create_topics(all_topics(), partitions=3)
+            database, broker = backing_services(stack, workdir)
             deployment = _guarded(
                 lambda: start_distributed(
                     workdir, database_url=database.url, bootstrap=broker.bootstrap

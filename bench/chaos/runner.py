@@ -17,12 +17,10 @@ from bench.chaos.clients import KillPipe, RacingCommands
 from bench.chaos.load import Load
 from bench.chaos.nemeses import PROCESS_AND_DATABASE, Nemesis, Stage
 from bench.chaos.records import DuplicateDelivery, PoisonRecords
-from bench.deploy import _guarded, warm_up
+from bench.deploy import _guarded, backing_services, warm_up
 from bench.report import say
-from libs.events.catalog import all_topics
-from tests.support.kafka_broker import KafkaBroker
 from tests.support.platform import start_distributed
-from tests.support.servers import PostgresDatabase, SmtpSink
+from tests.support.servers import SmtpSink
 
 NEMESES: dict[str, type[Nemesis]] = {
     **PROCESS_AND_DATABASE,
@@ -54,13 +52,7 @@ class Plan:
 def stage(workdir: Path, quick: bool, rng: random.Random) -> Iterator[Stage]:
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        database = PostgresDatabase(log_dir=workdir)
-        database.create()
-        stack.callback(database.drop)
-        broker = KafkaBroker(log_dir=workdir)
-        stack.callback(broker.discard)
-        broker.start()
-        broker.create_topics(all_topics(), partitions=3)
+        database, broker = backing_services(stack, workdir)
         smtp = stack.enter_context(SmtpSink())
         deployment = _guarded(
             lambda: start_distributed(

@@ -13,16 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from libs.events import ANY_VERSION, NewEvent
 from libs.events.clock import SystemClock
 from libs.events.store import EventStore
-from libs.events.tables import dead_letters, events
+from libs.events.tables import dead_letters
 from libs.events.types import CATALOG
 from libs.platform.database import make_engine, reading
 from services import migrations
 from tests.contract.backends import EmbeddedBackend, KafkaBackend
+from tests.support.builders import write_unchecked
 from tests.support.effects import (
     POISON_STATUS,
     create_effects_table,
@@ -99,19 +100,7 @@ def test_poison_event_is_dead_lettered_and_later_events_flow(backend: Backend) -
     poisoned = f"ticket-{uuid.uuid4()}"
     store.append(poisoned, [change(POISON_STATUS)], 0)
     # A row written by some future version of the code: unknown type, this code cannot read it.
-    with store.transaction() as conn:
-        conn.execute(
-            insert(events).values(
-                event_id=str(uuid.uuid4()),
-                stream_id=f"ticket-{uuid.uuid4()}",
-                version=1,
-                type="TicketTeleported",
-                schema_version=1,
-                time=store.clock.now(),
-                data={"to": "mars"},
-                metadata={},
-            )
-        )
+    write_unchecked(store, f"ticket-{uuid.uuid4()}", "TicketTeleported", {"to": "mars"})
     later = store.append(f"ticket-{uuid.uuid4()}", [change()], 0)[0]
     subscriber = backend.subscriber(effects_subscription())
     backend.deliver(subscriber, lambda: str(later.event_id) in effect_counts(store.engine))
@@ -132,19 +121,8 @@ def test_event_no_serialiser_takes_is_dead_lettered_and_later_events_flow(
     its data is what orjson cannot write. Dead-lettering it must not fail in turn (issue 10)."""
     store = backend.store
     poisoned = f"ticket-{uuid.uuid4()}"
-    with store.transaction() as conn:
-        conn.execute(
-            insert(events).values(
-                event_id=str(uuid.uuid4()),
-                stream_id=poisoned,
-                version=1,
-                type="TicketStatusChanged",
-                schema_version=1,
-                time=store.clock.now(),
-                data={"status": POISON_STATUS, "by": {"kind": "agent", "id": 10**23}},
-                metadata={},
-            )
-        )
+    poison = {"status": POISON_STATUS, "by": {"kind": "agent", "id": 10**23}}
+    write_unchecked(store, poisoned, "TicketStatusChanged", poison)
     later = store.append(f"ticket-{uuid.uuid4()}", [change()], 0)[0]
     subscriber = backend.subscriber(effects_subscription())
     backend.deliver(subscriber, lambda: str(later.event_id) in effect_counts(store.engine))
