@@ -64,6 +64,16 @@ def kafka_jars() -> str:
     return _jars
 
 
+def random_cluster_id() -> str:
+    """What `StorageTool random-uuid` prints, without a JVM start of its own: 16 random bytes,
+    base64url without padding, never starting with '-' (the storage tool would read it as an
+    option; Kafka's own Uuid.randomUuid draws again in that case too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaBroker(_Server):
     """One Apache Kafka node. Ports and data directory are kept across restarts, so clients
     reconnect and committed offsets and records are still there."""
@@ -198,8 +208,7 @@ class KafkaBroker(_Server):
 
     def _format_storage(self) -> None:
         properties = str(self._properties())
-        # What `StorageTool random-uuid` prints, without a JVM start of its own.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = random_cluster_id()
         formatted = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", properties),
             capture_output=True,
@@ -207,7 +216,8 @@ class KafkaBroker(_Server):
             env=self._env(),
         )
         if formatted.returncode != 0:
-            raise RuntimeError(f"formatting Kafka storage failed:\n{formatted.stdout[-2000:]}")
+            output = (formatted.stdout + formatted.stderr)[-2000:]
+            raise RuntimeError(f"formatting Kafka storage failed:\n{output}")
         self._formatted = True
 
     def _answers_metadata(self) -> bool:
