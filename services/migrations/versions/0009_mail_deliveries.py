@@ -1,5 +1,4 @@
-"""notify: mail_deliveries, the Message-IDs an SMTP server accepted, recorded outside the
-handler's transaction so a failed commit does not resend them
+"""notify: mail_deliveries, Message-IDs SMTP accepted, so a failed commit does not resend them
 
 Revision ID: 0009
 Revises: 0008
