@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from bench.chaos.checker import Checker, Verdict
 from bench.chaos.clients import KillPipe, RacingCommands
 from bench.chaos.load import Load
@@ -65,11 +67,19 @@ def stage(workdir: Path, quick: bool, rng: random.Random) -> Iterator[Stage]:
 
 def converge(checker: Checker, acks: dict[str, str], healed: float) -> tuple[Verdict, float | None]:
     """Check until clean; the seconds from heal to clean, or None when it never got there."""
+    verdict: Verdict | None = None
     while True:
-        verdict = checker.check(acks)
-        if verdict.clean:
-            return verdict, round(time.monotonic() - healed, 2)
+        try:
+            verdict = checker.check(acks)
+        except KafkaError as exc:
+            # A broker just restarted (F4) can time out the checker's own reads: not clean yet.
+            say(f"    checker could not read the topic yet: {exc}")
+        else:
+            if verdict.clean:
+                return verdict, round(time.monotonic() - healed, 2)
         if time.monotonic() - healed > CONVERGE_TIMEOUT_S:
+            if verdict is None:
+                raise RuntimeError("the checker never read the topic after the fault healed")
             return verdict, None
         time.sleep(0.5)
 
