@@ -8,6 +8,7 @@ and restarted on the same port."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import random
@@ -44,7 +45,9 @@ class Stage:
     extra_acks: dict[str, str] = field(default_factory=dict)  # tickets made by nemeses
 
 
-class Nemesis:
+class Nemesis(abc.ABC):
+    """One fault: `start` causes it, `heal` ends it, `record` says what was done."""
+
     fault = ""
     title = ""
 
@@ -56,11 +59,12 @@ class Nemesis:
     def fired(self) -> bool:
         return bool(self.record)
 
+    @abc.abstractmethod
     def start(self) -> None:
-        raise NotImplementedError
+        """Cause the fault, noting what was done."""
 
-    def heal(self) -> None:
-        """End the fault; the default fault ended by itself."""
+    def heal(self) -> None:  # noqa: B027 - an optional hook: most faults end by themselves
+        """End the fault; by default it ended by itself."""
 
     def verify(self) -> list[str]:
         """Violations of the fault's own criterion (after the checker is clean)."""
